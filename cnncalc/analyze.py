@@ -1,0 +1,121 @@
+"""Network -> Summary: one pass in list order applying each layer's rules, batch included."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from cnncalc.errors import CnnCalcError, ShapeError
+from cnncalc.layers import LayerBase, ParamCount, Shape
+from cnncalc.spec import NETWORK_INPUT, Network
+
+DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}
+FLOP_CATEGORIES = ("conv", "linear", "bias", "norm", "activation", "pool", "merge", "other")
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int
+    layer: LayerBase
+    input_shapes: tuple[Shape, ...]  # batched
+    output_shape: Shape              # batched
+    params: ParamCount
+    macs: int                        # whole batch
+    flops: int                       # whole batch
+    bias_flops: int                  # part of `flops`: bias adds of conv/linear layers
+    output_bytes: int
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    flops: int
+    param_bytes: int
+    activation_bytes: int  # all layer outputs of one forward pass (what torchinfo calls forward pass size)
+    input_bytes: int
+    flops_by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    file: str
+    input_shape: Shape  # batched
+    batch: int
+    dtype: str
+    rows: tuple[Row, ...]
+    outputs: tuple[str, ...]
+    totals: Totals
+
+    def row(self, name: str) -> Row:
+        return next(r for r in self.rows if r.name == name)
+
+    def output_shapes(self) -> list[Shape]:
+        by_name = {r.name: r.output_shape for r in self.rows}
+        return [by_name.get(n, self.input_shape) for n in self.outputs]
+
+
+def check_options(batch: int, dtype: str) -> None:
+    if batch < 1:
+        raise CnnCalcError(f"--batch must be at least 1; got {batch}", fix="Use e.g. --batch 8.")
+    if dtype not in DTYPE_BYTES:
+        raise CnnCalcError(f"unknown --dtype '{dtype}'", fix=f"Use one of {', '.join(DTYPE_BYTES)}.")
+
+
+def analyze(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
+    check_options(batch, dtype)
+    size = DTYPE_BYTES[dtype]
+    shapes: dict[str, Shape] = {NETWORK_INPUT: network.input_shape}
+    rows = []
+    for index, layer in enumerate(network.layers):
+        ins = tuple(shapes[name] for name in layer.inputs)
+        try:
+            out = layer.output_shape(*ins)
+            params = layer.params(*ins)
+            macs = layer.macs(*ins)
+            extra = layer.extra_flops(*ins)
+        except ShapeError as err:
+            raise err.at(network.where(layer, err.field)) from None
+        shapes[layer.name] = out
+        elements = _prod(out)
+        rows.append(Row(
+            index=index, layer=layer, input_shapes=tuple((batch, *s) for s in ins), output_shape=(batch, *out),
+            params=params, macs=batch * macs, flops=batch * (2 * macs + extra),
+            bias_flops=batch * extra if layer.category in ("conv", "linear") else 0,
+            output_bytes=batch * elements * size))
+    return Summary(name=network.name, file=network.file, input_shape=(batch, *network.input_shape), batch=batch,
+                   dtype=dtype, rows=tuple(rows), outputs=network.outputs,
+                   totals=_totals(rows, batch * _prod(network.input_shape) * size, size))
+
+
+def _prod(shape: Iterable[int]) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def _totals(rows: list[Row], input_bytes: int, size: int) -> Totals:
+    trainable = sum(r.params.trainable for r in rows)
+    non_trainable = sum(r.params.non_trainable for r in rows)
+    categories = dict.fromkeys(FLOP_CATEGORIES, 0)
+    for r in rows:
+        category = r.layer.category
+        categories["bias"] += r.bias_flops
+        categories[category] += r.flops - r.bias_flops
+    return Totals(
+        params=trainable + non_trainable, trainable_params=trainable, non_trainable_params=non_trainable,
+        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows),
+        param_bytes=(trainable + non_trainable) * size,
+        activation_bytes=sum(r.output_bytes for r in rows), input_bytes=input_bytes,
+        flops_by_category=categories)

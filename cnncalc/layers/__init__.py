@@ -1,0 +1,69 @@
+"""The layer catalogue: every kind, written out. This union *is* the registry."""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Union, get_args
+
+from pydantic import Field
+
+from cnncalc.layers.activation import ELU, GELU, Activation, Dropout, LeakyReLU, Softmax
+from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight, fmt_shape
+from cnncalc.layers.conv import Conv, ConvTranspose
+from cnncalc.layers.linear import Linear
+from cnncalc.layers.merge import Concat, Elementwise
+from cnncalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
+from cnncalc.layers.pool import AdaptivePool, AvgPool, GlobalPool, MaxPool
+from cnncalc.layers.reshape import Crop, Flatten, Identity, Reshape, Upsample, ZeroPad2d
+
+KIND_CLASSES: tuple[type[LayerBase], ...] = (
+    Conv, ConvTranspose, MaxPool, AvgPool, AdaptivePool, GlobalPool, Linear,
+    BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm,
+    Activation, LeakyReLU, ELU, GELU, Softmax, Dropout,
+    Elementwise, Concat, Flatten, Reshape, Identity, ZeroPad2d, Crop, Upsample,
+)
+
+Layer = Annotated[Union[KIND_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
+
+
+def _type_names(cls: type[LayerBase]) -> tuple[str, ...]:
+    return get_args(cls.model_fields["type"].annotation)
+
+
+# canonical type name -> class
+KINDS: dict[str, type[LayerBase]] = {name: cls for cls in KIND_CLASSES for name in _type_names(cls)}
+
+
+def _squash(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+# any accepted spelling, lower-cased without '_' or '-' -> canonical type name
+TYPE_SPELLINGS: dict[str, str] = {_squash(name): name for name in KINDS}
+for _cls in KIND_CLASSES:
+    for _alias in _cls.type_aliases:
+        _names = _type_names(_cls)
+        # an alias naming a rank (maxpooling2d, conv2dtranspose) maps to the kind of that rank
+        _rank = re.search(r"([123])d", _alias)
+        _match = [n for n in _names if _rank and n[-2:] == _rank.group(0)] or list(_names)
+        TYPE_SPELLINGS.setdefault(_squash(_alias), _match[0])
+TYPE_SPELLINGS.update({_squash(a): n for a, n in {
+    "relu": "relu", "leakyrelu": "leaky_relu", "hardswish": "hardswish", "swish": "silu",
+    "logsoftmax": "log_softmax", "dense": "linear", "batchnormalization": "batchnorm",
+    **{f"global{keras}pooling{r}d": f"global_{ours}pool" for r in (1, 2, 3)
+       for keras, ours in (("average", "avg"), ("max", "max"))},
+}.items()})
+
+
+def canonical_type(spelling: str) -> str | None:
+    return TYPE_SPELLINGS.get(_squash(spelling))
+
+
+# Keras (and other) field spellings accepted where the canonical field exists on the kind
+FIELD_ALIASES: dict[str, str] = {
+    "units": "out_features", "filters": "out_channels", "strides": "stride", "pool_size": "kernel_size",
+    "use_bias": "bias", "dilation_rate": "dilation", "epsilon": "eps", "rate": "p",
+    "target_shape": "shape", "alpha_leaky": "negative_slope",
+}
+
+__all__ = ["KINDS", "KIND_CLASSES", "Layer", "LayerBase", "ParamCount", "Shape", "Weight", "fmt_shape",
+           "canonical_type", "FIELD_ALIASES", "TYPE_SPELLINGS"]

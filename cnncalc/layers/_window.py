@@ -1,0 +1,139 @@
+"""The sliding-window arithmetic shared by convolution and pooling, stated once.
+
+    out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1          (ceil with ceil_mode)
+
+The effective (dilated) kernel spans D*(F-1)+1 input elements. With ceil_mode PyTorch rounds up and then
+drops the last window when it would start inside the end padding, i.e. when (out-1)*S >= N + P_before.
+"""
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+from cnncalc.errors import ShapeError
+
+Padding = int | Literal["same", "valid"] | list[int | list[int]]
+PadPairs = tuple[tuple[int, int], ...]
+
+SPATIAL_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def per_axis(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """An int or a list of `rank` ints, as a tuple of `rank` ints (ValueError otherwise, for validators)."""
+    if isinstance(value, int):
+        return (value,) * rank
+    values = tuple(value)
+    if len(values) != rank:
+        raise ValueError(f"needs 1 or {rank} values (one per spatial axis); got {list(values)}")
+    return values
+
+
+def normalize_padding(value: Padding, rank: int) -> str | PadPairs:
+    """'same', 'valid', or (before, after) per spatial axis, from any accepted spelling."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return ((value, value),) * rank
+    if len(value) != rank:
+        raise ValueError(f"needs 1 or {rank} entries (one per spatial axis); got {list(value)}")
+    pairs = []
+    for entry in value:
+        if isinstance(entry, int):
+            pairs.append((entry, entry))
+        elif len(entry) == 2:
+            pairs.append((entry[0], entry[1]))
+        else:
+            raise ValueError(f"a per-axis padding is a number or a [before, after] pair; got {list(entry)}")
+    return tuple(pairs)
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow/Keras 'same': output = ceil(N/S); any odd padding goes at the end (as PyTorch at stride 1)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(padding: str | PadPairs, sizes: Sequence[int], kernel: Sequence[int],
+                    stride: Sequence[int], dilation: Sequence[int]) -> PadPairs:
+    """Normalized padding as concrete (before, after) pairs for these input sizes."""
+    if padding == "valid":
+        return ((0, 0),) * len(sizes)
+    if padding == "same":
+        return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation))
+    return padding  # type: ignore[return-value]
+
+
+def pad_text(pads: PadPairs) -> str:
+    """Compact padding for tables: 'p=1', 'p=0,1' (per axis) or 'p=(0,1)x(0,1)'."""
+    if all(b == a for b, a in pads):
+        values = {b for b, _ in pads}
+        return f"p={pads[0][0]}" if len(values) == 1 else "p=" + ",".join(str(b) for b, _ in pads)
+    return "p=" + "x".join(f"({b},{a})" for b, a in pads)
+
+
+def axes_text(values: Sequence[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
+
+
+def window_count(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1,
+                 ceil_mode: bool = False) -> int:
+    """How many windows fit; may be < 1 (the caller reports that)."""
+    before, after = pad
+    reach = size + before + after - effective_kernel(kernel, dilation)
+    if reach < 0:
+        return 0
+    if not ceil_mode:
+        return reach // stride + 1
+    out = -(-reach // stride) + 1
+    if (out - 1) * stride >= size + before:
+        out -= 1
+    return out
+
+
+def formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int,
+            ceil_mode: bool, result: int) -> str:
+    """The output-size rule with the numbers filled in, as shown in errors and `cnncalc explain`."""
+    before, after = pad
+    pad_text = f"2*{before}" if before == after else f"{before} + {after}"
+    rounding = "ceil" if ceil_mode else "floor"
+    text = f"{axis}_out = {rounding}(({size} + {pad_text} - {dilation}*({kernel}-1) - 1) / {stride}) + 1"
+    if ceil_mode and (result - 1) * stride >= size + before and result >= 1:
+        text += " (last window would start in the padding: dropped)"
+    return f"{text} = {result}"
+
+
+def sliding_output(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
+                   dilation: Sequence[int], ceil_mode: bool = False) -> tuple[int, ...]:
+    """Output spatial sizes; a ShapeError quoting the formula when an axis would be smaller than 1."""
+    axes = SPATIAL_AXES[len(sizes)]
+    out = []
+    for axis, n, k, s, p, d in zip(axes, sizes, kernel, stride, pads, dilation):
+        count = window_count(n, k, s, p, d, ceil_mode)
+        if count < 1:
+            span = effective_kernel(k, d)
+            raise ShapeError(
+                f"output would be smaller than 1: {formula(axis, n, k, s, p, d, ceil_mode, count)}; "
+                f"the (dilated) kernel spans {span} but the padded input is only {n + p[0] + p[1]}",
+                fix="Use a smaller kernel or dilation, add padding, or feed a larger input.")
+        out.append(count)
+    return tuple(out)
+
+
+def transposed_output(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                      padding: Sequence[int], dilation: Sequence[int],
+                      output_padding: Sequence[int]) -> tuple[int, ...]:
+    """out = (N-1)*S - 2P + D*(F-1) + output_padding + 1 per axis."""
+    axes = SPATIAL_AXES[len(sizes)]
+    out = []
+    for axis, n, k, s, p, d, op in zip(axes, sizes, kernel, stride, padding, dilation, output_padding):
+        size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if size < 1:
+            raise ShapeError(
+                f"output would be smaller than 1: {axis}_out = ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 "
+                f"= {size}", fix="Reduce the padding.")
+        out.append(size)
+    return tuple(out)

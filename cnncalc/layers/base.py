@@ -1,0 +1,160 @@
+"""The contract every layer kind follows, and the counting conventions, stated once.
+
+Shapes passed to and returned by the rules are *per sample* (no batch axis): the analyser adds the batch.
+
+Counting conventions
+- Parameters: what PyTorch's `parameters()` holds is trainable, unless the layer says `trainable: false`;
+  buffers (BatchNorm running mean/var, never `num_batches_tracked`) are non-trainable.
+- MACs: multiply-accumulates of convolution, transposed convolution and linear layers only, bias excluded.
+- FLOPs: 2 x MACs, plus each kind's own `extra_flops` (bias adds, pooling, normalisation, activations,
+  merges), documented per kind in `flops_rule`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, ClassVar, NamedTuple
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
+
+from cnncalc.errors import ShapeError
+
+Shape = tuple[int, ...]
+# strict: YAML `true` or `3.0` is not silently a size
+Pos = Annotated[int, Strict(), Field(gt=0)]
+NonNeg = Annotated[int, Strict(), Field(ge=0)]
+Flag = Annotated[bool, Strict()]
+Real = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def rank_of(info: ValidationInfo) -> int:
+    """Spatial rank from a kind's type name: conv2d -> 2 (for field validators; `type` validates first)."""
+    return int(info.data["type"][-2])
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One named tensor a layer holds, in PyTorch's name and layout."""
+
+    shape: Shape
+    trainable: bool  # False for buffers and for layers marked `trainable: false`
+    buffer: bool = False  # running statistics: not a parameter in PyTorch, but in its state_dict
+
+
+class ParamCount(NamedTuple):
+    trainable: int
+    non_trainable: int
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class LayerBase(BaseModel):
+    """A validated, immutable layer. Subclasses add a `type` literal and PyTorch-named fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    type: str  # each kind narrows this to its literal(s); declared first so validators can read the rank
+    name: str
+    inputs: tuple[str, ...] = ()
+    trainable: bool = True
+
+    # how many inputs the kind takes: (at least, at most or None for any number)
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    # FLOPs breakdown category: conv, linear, norm, activation, pool, merge, shape
+    category: ClassVar[str] = "shape"
+    # other spellings (Keras, PyTorch class names) accepted for `type`, compared lower-case without "_"
+    type_aliases: ClassVar[tuple[str, ...]] = ()
+    # one line each, shown by `cnncalc layers` and in the README
+    shape_rule: ClassVar[str] = "output = input"
+    flops_rule: ClassVar[str] = "0"
+
+    @property
+    def kind(self) -> str:
+        return self.type
+
+    # ---- the rules ------------------------------------------------------------------------------------
+    def output_shape(self, *in_shapes: Shape) -> Shape:
+        raise NotImplementedError
+
+    def weight_shapes(self, *in_shapes: Shape) -> dict[str, Weight]:
+        return {}
+
+    def params(self, *in_shapes: Shape) -> ParamCount:
+        trainable = non_trainable = 0
+        for weight in self.weight_shapes(*in_shapes).values():
+            if weight.trainable:
+                trainable += prod(weight.shape)
+            else:
+                non_trainable += prod(weight.shape)
+        return ParamCount(trainable, non_trainable)
+
+    def macs(self, *in_shapes: Shape) -> int:
+        return 0
+
+    def extra_flops(self, *in_shapes: Shape) -> int:
+        return 0
+
+    def flops(self, *in_shapes: Shape) -> int:
+        return 2 * self.macs(*in_shapes) + self.extra_flops(*in_shapes)
+
+    def hyper(self) -> str:
+        """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
+        return ""
+
+    # ---- the witness ----------------------------------------------------------------------------------
+    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+        raise NotImplementedError(f"no kernel for {self.kind}")
+
+    # ---- helpers for subclasses -------------------------------------------------------------------------
+    def param(self, shape: Shape) -> Weight:
+        return Weight(tuple(shape), trainable=self.trainable)
+
+    @staticmethod
+    def buffer(shape: Shape) -> Weight:
+        return Weight(tuple(shape), trainable=False, buffer=True)
+
+    def expect_rank(self, shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
+        """Check a per-sample input rank; `layout` names the expected batched layout, e.g. '[N, C, H, W]'."""
+        if len(shape) not in ranks:
+            raise ShapeError(f"expects an input {layout}; got {fmt_shape((1, *shape))}",
+                             fix=_rank_fix(len(shape), ranks))
+
+    def check_given(self, field: str, given: int | None, actual: int) -> None:
+        if given is not None and given != actual:
+            raise ShapeError(f"says {field}={given} but its input has {actual}", field=field,
+                             fix=f"Set {field}: {actual}, or remove it: cnncalc infers it.")
+
+
+def _rank_fix(got: int, ranks: tuple[int, ...]) -> str:
+    if got > max(ranks):
+        return "Add a flatten (or a global pooling) layer before it."
+    return "Check the spec's input shape, or the layer's 1d/2d/3d variant."
+
+
+def axis_name(dim: int) -> str:
+    return f"dim {dim}"
+
+
+def sample_axis(dim: int, shape: Shape, field: str = "dim") -> int:
+    """A PyTorch dim (counting the batch axis as 0, negatives from the end) as an index into `shape`."""
+    ndim = len(shape) + 1
+    if not -ndim <= dim < ndim:
+        raise ShapeError(f"{field}={dim} is out of range for an input with {ndim} dims "
+                         f"{fmt_shape((1, *shape))}", field=field, fix=f"Use a dim from 1 to {ndim - 1}.")
+    index = dim % ndim
+    if index == 0:
+        raise ShapeError(f"{field}={dim} is the batch axis", field=field,
+                         fix="cnncalc layers never mix samples; use a dim of 1 or more.")
+    return index - 1
+
+
+def elements(shape: Shape) -> int:
+    return prod(shape)

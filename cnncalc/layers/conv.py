@@ -1,0 +1,150 @@
+"""Convolution and transposed convolution, 1-D to 3-D: shape rule, weights, MACs, kernel."""
+from __future__ import annotations
+
+from math import prod
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from cnncalc.errors import ShapeError
+from cnncalc.layers import _window as W
+from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, Weight, rank_of
+
+LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
+
+
+class _ConvBase(LayerBase):
+    out_channels: Pos
+    kernel_size: Pos | tuple[Pos, ...]
+    stride: Pos | tuple[Pos, ...] = 1
+    dilation: Pos | tuple[Pos, ...] = 1
+    groups: Pos = 1
+    bias: Flag = True
+    in_channels: Pos | None = None
+
+    category = "conv"
+
+    @field_validator("kernel_size", "stride", "dilation")
+    @classmethod
+    def _per_axis(cls, value: Any, info: Any) -> tuple[int, ...]:
+        return W.per_axis(value, rank_of(info))
+
+    @property
+    def rank(self) -> int:
+        return int(self.type[-2])  # type: ignore[attr-defined]
+
+    def _channels(self, shape: Shape) -> int:
+        self.expect_rank(shape, (self.rank + 1,), LAYOUTS[self.rank])
+        channels = shape[0]
+        self.check_given("in_channels", self.in_channels, channels)
+        for field, value in (("in_channels", channels), ("out_channels", self.out_channels)):
+            if value % self.groups:
+                raise ShapeError(f"{field}={value} is not divisible by groups={self.groups}", field="groups",
+                                 fix="Choose groups that divides both the input and output channels.")
+        return channels
+
+    def _hyper(self, pads: str) -> str:
+        text = f"k={W.axes_text(self.kernel_size)} s={W.axes_text(self.stride)} {pads}"
+        if set(self.dilation) != {1}:
+            text += f" d={W.axes_text(self.dilation)}"
+        if self.groups != 1:
+            text += f" g={self.groups}"
+        return text
+
+
+class Conv(_ConvBase):
+    type: Literal["conv1d", "conv2d", "conv3d"]
+    padding: Literal["same", "valid"] | NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] = 0
+
+    type_aliases = ("convolution1d", "convolution2d", "convolution3d")
+    shape_rule = ("out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1 per axis; "
+                  "'same' = TensorFlow's: ceil(N/S), odd padding at the end")
+    flops_rule = "2 x MACs + 1 per output element for the bias"
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, value: Any, info: Any) -> Any:
+        return W.normalize_padding(value, rank_of(info))
+
+    def pads(self, spatial: Shape) -> W.PadPairs:
+        return W.resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.dilation)
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        spatial = x[1:]
+        return (self.out_channels, *W.sliding_output(spatial, self.kernel_size, self.stride, self.pads(spatial),
+                                                     self.dilation))
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        channels = self._channels(x)
+        weights = {"weight": self.param((self.out_channels, channels // self.groups, *self.kernel_size))}
+        if self.bias:
+            weights["bias"] = self.param((self.out_channels,))
+        return weights
+
+    def macs(self, x: Shape) -> int:
+        """output elements x (C_in / groups) x kernel elements."""
+        out = self.output_shape(x)
+        return prod(out) * (x[0] // self.groups) * prod(self.kernel_size)
+
+    def extra_flops(self, x: Shape) -> int:
+        return prod(self.output_shape(x)) if self.bias else 0
+
+    def hyper(self) -> str:
+        pads = self.padding if isinstance(self.padding, str) else W.pad_text(self.padding)
+        return self._hyper(pads)
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.conv import conv
+        pads = self.pads(x.shape[2:])
+        return conv(x, weights["weight"], weights.get("bias"), self.stride, pads, self.dilation, self.groups)
+
+
+class ConvTranspose(_ConvBase):
+    type: Literal["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+    padding: NonNeg | tuple[NonNeg, ...] = 0
+    output_padding: NonNeg | tuple[NonNeg, ...] = 0
+
+    type_aliases = ("convtranspose1d", "convtranspose2d", "convtranspose3d",
+                    "conv1dtranspose", "conv2dtranspose", "conv3dtranspose", "deconv2d", "deconvolution2d")
+    shape_rule = "out = (N-1)*S - 2*P + D*(F-1) + output_padding + 1 per axis"
+    flops_rule = "2 x MACs + 1 per output element for the bias"
+
+    @field_validator("padding", "output_padding")
+    @classmethod
+    def _pads_per_axis(cls, value: Any, info: Any) -> tuple[int, ...]:
+        return W.per_axis(value, rank_of(info))
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= max(s, d):
+                raise ShapeError(f"output_padding={op} must be smaller than stride ({s}) or dilation ({d})",
+                                 field="output_padding", fix="Lower output_padding (as PyTorch requires).")
+        return (self.out_channels, *W.transposed_output(x[1:], self.kernel_size, self.stride, self.padding,
+                                                        self.dilation, self.output_padding))
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        channels = self._channels(x)
+        weights = {"weight": self.param((channels, self.out_channels // self.groups, *self.kernel_size))}
+        if self.bias:
+            weights["bias"] = self.param((self.out_channels,))
+        return weights
+
+    def macs(self, x: Shape) -> int:
+        """*input* elements x (C_out / groups) x kernel elements: each input value is scattered once per tap."""
+        return prod(x) * (self.out_channels // self.groups) * prod(self.kernel_size)
+
+    def extra_flops(self, x: Shape) -> int:
+        return prod(self.output_shape(x)) if self.bias else 0
+
+    def hyper(self) -> str:
+        text = self._hyper(f"p={W.axes_text(self.padding)}")
+        if set(self.output_padding) != {0}:
+            text += f" op={W.axes_text(self.output_padding)}"
+        return text
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.conv import conv_transpose
+        return conv_transpose(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
+                              self.dilation, self.groups, self.output_padding)

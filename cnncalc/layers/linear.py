@@ -1,0 +1,49 @@
+"""Fully connected layer, acting on the last axis as in PyTorch."""
+from __future__ import annotations
+
+from math import prod
+from typing import Any, Literal
+
+from cnncalc.layers.base import Flag, LayerBase, Pos, Shape, Weight
+
+
+class Linear(LayerBase):
+    type: Literal["linear"]
+    out_features: Pos
+    bias: Flag = True
+    in_features: Pos | None = None
+
+    type_aliases = ("dense", "fullyconnected", "fc")
+    category = "linear"
+    shape_rule = "[N, ..., in_features] -> [N, ..., out_features] (acts on the last axis)"
+    flops_rule = "2 x MACs + 1 per output element for the bias"
+
+    def _in_features(self, x: Shape) -> int:
+        self.check_given("in_features", self.in_features, x[-1])
+        return x[-1]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._in_features(x)
+        return (*x[:-1], self.out_features)
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        weights = {"weight": self.param((self.out_features, self._in_features(x)))}
+        if self.bias:
+            weights["bias"] = self.param((self.out_features,))
+        return weights
+
+    def macs(self, x: Shape) -> int:
+        """output elements x in_features."""
+        return prod(self.output_shape(x)) * self._in_features(x)
+
+    def extra_flops(self, x: Shape) -> int:
+        return prod(self.output_shape(x)) if self.bias else 0
+
+    def hyper(self) -> str:
+        return f"out={self.out_features}" + ("" if self.bias else " no bias")
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        y = x @ weights["weight"].T
+        if self.bias:
+            y += weights["bias"]
+        return y

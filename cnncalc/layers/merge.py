@@ -1,0 +1,67 @@
+"""Layers that join branches: element-wise add and multiply, and concatenation."""
+from __future__ import annotations
+
+from math import prod
+from typing import Any, Literal
+
+from cnncalc.errors import ShapeError
+from cnncalc.layers.base import LayerBase, Shape, fmt_shape, sample_axis
+
+
+class Elementwise(LayerBase):
+    type: Literal["add", "multiply"]
+
+    arity = (2, None)
+    category = "merge"
+    shape_rule = "all inputs must have the same shape; output = that shape"
+    flops_rule = "(inputs - 1) per output element"
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        for x in xs[1:]:
+            if x != xs[0]:
+                shapes = ", ".join(fmt_shape((1, *s)) for s in xs)
+                raise ShapeError(f"needs inputs of the same shape; got {shapes} from {', '.join(self.inputs)}",
+                                 fix="Match them with a 1x1 convolution (channels) or a strided one/pooling "
+                                     "(spatial size) on one branch.")
+        return xs[0]
+
+    def extra_flops(self, *xs: Shape) -> int:
+        return (len(xs) - 1) * prod(xs[0])
+
+    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+        out = xs[0].copy()
+        for x in xs[1:]:
+            if self.type == "add":
+                out += x
+            else:
+                out *= x
+        return out
+
+
+class Concat(LayerBase):
+    type: Literal["concat"]
+    dim: int = 1
+
+    type_aliases = ("concatenate", "cat")
+    arity = (2, None)
+    category = "merge"
+    shape_rule = "inputs equal except along `dim` (default 1, channels); output sums that axis"
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        ranks = {len(x) for x in xs}
+        axis = sample_axis(self.dim, xs[0])
+        if len(ranks) == 1:
+            others = {x[:axis] + x[axis + 1:] for x in xs}
+            if len(others) == 1:
+                return (*xs[0][:axis], sum(x[axis] for x in xs), *xs[0][axis + 1:])
+        shapes = ", ".join(fmt_shape((1, *s)) for s in xs)
+        raise ShapeError(f"needs inputs that differ only along dim {self.dim}; got {shapes} from "
+                         f"{', '.join(self.inputs)}",
+                         fix="Crop, pad or resample one branch so the other axes match.")
+
+    def hyper(self) -> str:
+        return f"dim={self.dim}"
+
+    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+        import numpy as np
+        return np.concatenate(xs, axis=sample_axis(self.dim, xs[0].shape[1:]) + 1)

@@ -1,0 +1,254 @@
+"""Normalisation: batch, layer, group and instance norm, and local response normalisation.
+
+Kernels compute inference-mode (eval) outputs: batch norm uses the running statistics.
+"""
+from __future__ import annotations
+
+from math import prod
+from typing import Any, Literal
+
+from pydantic import Field
+from typing_extensions import Annotated
+
+from cnncalc.errors import ShapeError
+from cnncalc.layers.base import Flag, LayerBase, Pos, Real, Shape, Weight, fmt_shape
+
+Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+STATISTICS_FLOPS = 5  # mean add, subtract, square, variance add, scale by 1/std, per element
+AFFINE_FLOPS = 2      # multiply by weight, add bias, per element
+
+_BN_RANKS = {"batchnorm1d": ((1, 2), "[N, C] or [N, C, L]"), "batchnorm2d": ((3,), "[N, C, H, W]"),
+             "batchnorm3d": ((4,), "[N, C, D, H, W]"), "batchnorm": ((1, 2, 3, 4), "[N, C, ...]")}
+_IN_RANKS = {"instancenorm1d": ((2,), "[N, C, L]"), "instancenorm2d": ((3,), "[N, C, H, W]"),
+             "instancenorm3d": ((4,), "[N, C, D, H, W]")}
+
+
+def _channel_view(v: Any, ndim: int) -> Any:
+    """A per-channel vector shaped to broadcast over [N, C, *spatial]."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNorm(LayerBase):
+    type: Literal["batchnorm1d", "batchnorm2d", "batchnorm3d", "batchnorm"]
+    num_features: Pos | None = None
+    eps: Eps = 1e-5
+    momentum: Real | None = 0.1  # training only; accepted for PyTorch compatibility
+    affine: Flag = True
+    track_running_stats: Flag = True
+
+    type_aliases = ("batchnormalization",)
+    category = "norm"
+    shape_rule = "output = input; channels on axis 1 ('batchnorm' takes any rank)"
+    flops_rule = "2 per element (inference: scale and shift folded from the running statistics)"
+
+    def _channels(self, x: Shape) -> int:
+        ranks, layout = _BN_RANKS[self.type]
+        self.expect_rank(x, ranks, layout)
+        self.check_given("num_features", self.num_features, x[0])
+        return x[0]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        return x
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        c = self._channels(x)
+        weights = {}
+        if self.affine:
+            weights.update(weight=self.param((c,)), bias=self.param((c,)))
+        if self.track_running_stats:
+            weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,)))
+        return weights
+
+    def extra_flops(self, x: Shape) -> int:
+        return 2 * prod(x)
+
+    def hyper(self) -> str:
+        return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        import numpy as np
+        if self.track_running_stats:
+            mean, var = weights["running_mean"], weights["running_var"]
+        else:  # PyTorch then normalises by the batch's own statistics even in eval mode
+            axes = (0, *range(2, x.ndim))
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+        scale = 1.0 / np.sqrt(var + self.eps)
+        shift = -mean * scale
+        if self.affine:
+            scale, shift = scale * weights["weight"], shift * weights["weight"] + weights["bias"]
+        return x * _channel_view(scale.astype(x.dtype), x.ndim) + _channel_view(shift.astype(x.dtype), x.ndim)
+
+
+class LayerNorm(LayerBase):
+    type: Literal["layernorm"]
+    normalized_shape: Pos | tuple[Pos, ...] | None = None  # default: every non-batch axis
+    eps: Eps = 1e-5
+    elementwise_affine: Flag = True
+    bias: Flag = True
+
+    type_aliases = ("layernormalization",)
+    category = "norm"
+    shape_rule = "output = input; normalises over the last len(normalized_shape) axes"
+    flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with elementwise_affine"
+
+    def normalized(self, x: Shape) -> Shape:
+        if self.normalized_shape is None:
+            return x
+        shape = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else self.normalized_shape
+        if len(shape) > len(x) or tuple(x[len(x) - len(shape):]) != tuple(shape):
+            raise ShapeError(f"normalized_shape {list(shape)} does not match the trailing axes of its input "
+                             f"{fmt_shape((1, *x))}", field="normalized_shape",
+                             fix="Make it equal the input's last axes, or leave it out to use all of them.")
+        return tuple(shape)
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.normalized(x)
+        return x
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        shape = self.normalized(x)
+        if not self.elementwise_affine:
+            return {}
+        weights = {"weight": self.param(shape)}
+        if self.bias:
+            weights["bias"] = self.param(shape)
+        return weights
+
+    def extra_flops(self, x: Shape) -> int:
+        return (STATISTICS_FLOPS + AFFINE_FLOPS * self.elementwise_affine) * prod(x)
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        axes = tuple(range(x.ndim - len(self.normalized(x.shape[1:])), x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True)
+        y = (x - mean) / (var + self.eps) ** 0.5
+        if self.elementwise_affine:
+            y = y * weights["weight"]
+            if self.bias:
+                y = y + weights["bias"]
+        return y
+
+
+class GroupNorm(LayerBase):
+    type: Literal["groupnorm"]
+    num_groups: Pos
+    num_channels: Pos | None = None
+    eps: Eps = 1e-5
+    affine: Flag = True
+
+    type_aliases = ("groupnormalization",)
+    category = "norm"
+    shape_rule = "output = input; channels split into num_groups groups, each normalised"
+    flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
+
+    def _channels(self, x: Shape) -> int:
+        self.expect_rank(x, (1, 2, 3, 4), "[N, C, ...]")
+        self.check_given("num_channels", self.num_channels, x[0])
+        if x[0] % self.num_groups:
+            raise ShapeError(f"{x[0]} channels are not divisible by num_groups={self.num_groups}",
+                             field="num_groups", fix="Choose num_groups that divides the channel count.")
+        return x[0]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        return x
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        c = self._channels(x)
+        return {"weight": self.param((c,)), "bias": self.param((c,))} if self.affine else {}
+
+    def extra_flops(self, x: Shape) -> int:
+        return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
+
+    def hyper(self) -> str:
+        return f"groups={self.num_groups}"
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        grouped = x.reshape(x.shape[0], self.num_groups, -1)
+        mean = grouped.mean(axis=2, keepdims=True)
+        var = grouped.var(axis=2, keepdims=True)
+        y = ((grouped - mean) / (var + self.eps) ** 0.5).reshape(x.shape)
+        if self.affine:
+            y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
+        return y
+
+
+class InstanceNorm(LayerBase):
+    type: Literal["instancenorm1d", "instancenorm2d", "instancenorm3d"]
+    num_features: Pos | None = None
+    eps: Eps = 1e-5
+    momentum: Real | None = 0.1
+    affine: Flag = False
+    track_running_stats: Flag = False
+
+    category = "norm"
+    shape_rule = "output = input; each sample's channel normalised over its spatial axes"
+    flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
+
+    def _channels(self, x: Shape) -> int:
+        ranks, layout = _IN_RANKS[self.type]
+        self.expect_rank(x, ranks, layout)
+        self.check_given("num_features", self.num_features, x[0])
+        return x[0]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        return x
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        c = self._channels(x)
+        weights = {}
+        if self.affine:
+            weights.update(weight=self.param((c,)), bias=self.param((c,)))
+        if self.track_running_stats:
+            weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,)))
+        return weights
+
+    def extra_flops(self, x: Shape) -> int:
+        return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        if self.track_running_stats:  # eval mode with running statistics, as PyTorch
+            mean = _channel_view(weights["running_mean"], x.ndim)
+            var = _channel_view(weights["running_var"], x.ndim)
+        else:
+            axes = tuple(range(2, x.ndim))
+            mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+        y = (x - mean) / (var + self.eps) ** 0.5
+        if self.affine:
+            y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
+        return y.astype(x.dtype, copy=False)
+
+
+class LocalResponseNorm(LayerBase):
+    type: Literal["lrn"]
+    size: Pos
+    alpha: Real = 1e-4
+    beta: Real = 0.75
+    k: Real = 1.0
+
+    type_aliases = ("localresponsenorm",)
+    category = "norm"
+    shape_rule = "output = input; b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta"
+    flops_rule = "2*size + 4 per element"
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (2, 3, 4), "[N, C, *spatial]")
+        return x
+
+    def extra_flops(self, x: Shape) -> int:
+        return (2 * self.size + 4) * prod(x)
+
+    def hyper(self) -> str:
+        return f"size={self.size}"
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        import numpy as np
+        squares = x * x
+        pad = [(0, 0)] * x.ndim
+        pad[1] = (self.size // 2, (self.size - 1) // 2)
+        padded = np.pad(squares, pad)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, self.size, axis=1)
+        denominator = (self.k + self.alpha * windows.mean(axis=-1)) ** self.beta
+        return (x / denominator).astype(x.dtype, copy=False)

@@ -1,0 +1,173 @@
+"""Pooling: max/min/average windows, adaptive and global pooling."""
+from __future__ import annotations
+
+from math import prod
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from cnncalc.errors import ShapeError
+from cnncalc.layers import _window as W
+from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, rank_of
+from cnncalc.layers.conv import LAYOUTS
+
+
+class _WindowPool(LayerBase):
+    kernel_size: Pos | tuple[Pos, ...]
+    stride: Pos | tuple[Pos, ...] | None = None  # default: kernel_size, as PyTorch
+    padding: Literal["same", "valid"] | NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] = 0
+    ceil_mode: Flag = False
+
+    category = "pool"
+    flops_rule = "1 per window element per output element"
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _kernel(cls, value: Any, info: Any) -> tuple[int, ...]:
+        return W.per_axis(value, rank_of(info))
+
+    @field_validator("stride")
+    @classmethod
+    def _stride(cls, value: Any, info: Any) -> tuple[int, ...]:
+        if value is None:
+            return info.data.get("kernel_size", 1)
+        return W.per_axis(value, rank_of(info))
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, value: Any, info: Any) -> Any:
+        return W.normalize_padding(value, rank_of(info))
+
+    @property
+    def rank(self) -> int:
+        return int(self.type[-2])
+
+    @property
+    def window_dilation(self) -> tuple[int, ...]:
+        return (1,) * self.rank
+
+    def pads(self, spatial: Shape) -> W.PadPairs:
+        pads = W.resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.window_dilation)
+        if not isinstance(self.padding, str):
+            for (before, after), k in zip(pads, self.kernel_size):
+                if max(before, after) > k // 2:
+                    raise ShapeError(f"padding {max(before, after)} is more than half the kernel size {k}",
+                                     field="padding",
+                                     fix=f"Use padding <= {k // 2} (PyTorch refuses more), or 'same'.")
+        return pads
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
+        spatial = x[1:]
+        return (x[0], *W.sliding_output(spatial, self.kernel_size, self.stride, self.pads(spatial),
+                                         self.window_dilation, self.ceil_mode))
+
+    def extra_flops(self, x: Shape) -> int:
+        return prod(self.output_shape(x)) * prod(self.kernel_size)
+
+    def hyper(self) -> str:
+        pads = self.padding if isinstance(self.padding, str) else W.pad_text(self.padding)
+        text = f"k={W.axes_text(self.kernel_size)} s={W.axes_text(self.stride)} {pads}"
+        if set(self.window_dilation) != {1}:
+            text += f" d={W.axes_text(self.window_dilation)}"
+        return text + (" ceil" if self.ceil_mode else "")
+
+
+class MaxPool(_WindowPool):
+    type: Literal["maxpool1d", "maxpool2d", "maxpool3d", "minpool2d"]
+    dilation: Pos | tuple[Pos, ...] = 1
+
+    type_aliases = ("maxpooling1d", "maxpooling2d", "maxpooling3d")
+    shape_rule = "as conv: floor (or ceil_mode) ((N + 2P - D*(K-1) - 1) / S) + 1; stride defaults to kernel"
+
+    @field_validator("dilation")
+    @classmethod
+    def _dilation(cls, value: Any, info: Any) -> tuple[int, ...]:
+        return W.per_axis(value, rank_of(info))
+
+    @property
+    def window_dilation(self) -> tuple[int, ...]:
+        return self.dilation  # type: ignore[return-value]
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.pool import max_pool
+        pads = self.pads(x.shape[2:])
+        if self.type == "minpool2d":
+            return -max_pool(-x, self.kernel_size, self.stride, pads, self.dilation, self.ceil_mode)
+        return max_pool(x, self.kernel_size, self.stride, pads, self.dilation, self.ceil_mode)
+
+
+class AvgPool(_WindowPool):
+    type: Literal["avgpool1d", "avgpool2d", "avgpool3d"]
+    count_include_pad: Flag = True
+
+    type_aliases = ("averagepooling1d", "averagepooling2d", "averagepooling3d")
+    shape_rule = "floor (or ceil_mode) ((N + 2P - K) / S) + 1; stride defaults to kernel"
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.pool import avg_pool
+        return avg_pool(x, self.kernel_size, self.stride, self.pads(x.shape[2:]), self.ceil_mode,
+                        self.count_include_pad)
+
+
+class AdaptivePool(LayerBase):
+    type: Literal["adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d",
+                  "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d"]
+    output_size: Pos | tuple[Pos | None, ...]
+
+    category = "pool"
+    shape_rule = "out = output_size (None keeps that axis); window i spans floor(i*N/out) .. ceil((i+1)*N/out)"
+    flops_rule = "1 per window element per output element"
+
+    @field_validator("output_size")
+    @classmethod
+    def _output_size(cls, value: Any, info: Any) -> tuple[int | None, ...]:
+        return W.per_axis(value, rank_of(info))
+
+    @property
+    def rank(self) -> int:
+        return int(self.type[-2])
+
+    def sizes(self, spatial: Shape) -> tuple[int, ...]:
+        return tuple(n if out is None else out for n, out in zip(spatial, self.output_size))
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
+        return (x[0], *self.sizes(x[1:]))
+
+    def extra_flops(self, x: Shape) -> int:
+        total = x[0]
+        for n, out in zip(x[1:], self.sizes(x[1:])):
+            total *= sum(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
+        return total
+
+    def hyper(self) -> str:
+        return "out=" + "x".join("-" if s is None else str(s) for s in self.output_size)
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.pool import adaptive_pool
+        return adaptive_pool(x, self.sizes(x.shape[2:]), "max" if "max" in self.type else "avg")
+
+
+class GlobalPool(LayerBase):
+    type: Literal["global_avgpool", "global_maxpool"]
+    keepdims: Flag = False
+
+    category = "pool"
+    shape_rule = "[N, C, *spatial] -> [N, C] (keepdims: [N, C, 1, ...])"
+    flops_rule = "1 per input element"
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (2, 3, 4), "[N, C, *spatial] with 1 to 3 spatial axes")
+        return (x[0], *(1,) * (len(x) - 1)) if self.keepdims else (x[0],)
+
+    def extra_flops(self, x: Shape) -> int:
+        return prod(x)
+
+    def hyper(self) -> str:
+        return "keepdims" if self.keepdims else ""
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        axes = tuple(range(2, x.ndim))
+        reduce = x.max if self.type == "global_maxpool" else x.mean
+        return reduce(axis=axes, keepdims=self.keepdims)

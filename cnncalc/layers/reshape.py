@@ -1,0 +1,225 @@
+"""Layers that move or resize data without weights: flatten, reshape, identity, padding, cropping, upsampling."""
+from __future__ import annotations
+
+from math import floor, prod
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from typing_extensions import Annotated
+
+from cnncalc.errors import ShapeError
+from cnncalc.layers import _window as W
+from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, fmt_shape, sample_axis
+
+
+class Flatten(LayerBase):
+    type: Literal["flatten"]
+    start_dim: int = 1
+    end_dim: int = -1
+
+    category = "other"
+    shape_rule = "axes start_dim..end_dim (PyTorch dims, batch = 0) become one"
+
+    def output_shape(self, x: Shape) -> Shape:
+        start = sample_axis(self.start_dim, x, "start_dim")
+        end = sample_axis(self.end_dim, x, "end_dim")
+        if start > end:
+            raise ShapeError(f"start_dim={self.start_dim} comes after end_dim={self.end_dim} for an input "
+                             f"{fmt_shape((1, *x))}", field="start_dim", fix="Swap them.")
+        return (*x[:start], prod(x[start:end + 1]), *x[end + 1:])
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        start = sample_axis(self.start_dim, x.shape[1:]) + 1
+        end = sample_axis(self.end_dim, x.shape[1:]) + 1
+        return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:])
+
+
+class Reshape(LayerBase):
+    type: Literal["reshape"]
+    shape: tuple[Annotated[int, Field(ge=-1)], ...]  # without the batch axis; one -1 is inferred
+
+    category = "other"
+    shape_rule = "output = shape (batch axis kept; one -1 inferred)"
+
+    @field_validator("shape")
+    @classmethod
+    def _one_unknown(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if shape.count(-1) > 1:
+            raise ValueError(f"only one -1 is allowed; got {list(shape)}")
+        if 0 in shape:
+            raise ValueError(f"sizes must be positive (or one -1); got {list(shape)}")
+        return shape
+
+    def output_shape(self, x: Shape) -> Shape:
+        total, known = prod(x), prod(d for d in self.shape if d != -1)
+        if -1 in self.shape and total % known == 0:
+            return tuple(total // known if d == -1 else d for d in self.shape)
+        if total == known and -1 not in self.shape:
+            return self.shape
+        raise ShapeError(f"cannot reshape {fmt_shape((1, *x))} ({total} values per sample) to "
+                         f"{fmt_shape((1, *self.shape))}", field="shape",
+                         fix="Make the sizes multiply to the input's size, or use one -1.")
+
+    def hyper(self) -> str:
+        return fmt_shape(self.shape)
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Identity(LayerBase):
+    type: Literal["identity"]
+
+    category = "other"
+
+    def output_shape(self, x: Shape) -> Shape:
+        return x
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        return x
+
+
+class ZeroPad2d(LayerBase):
+    type: Literal["zeropad2d"]
+    # an int, PyTorch's (left, right, top, bottom), or [[top, bottom], [left, right]] per axis
+    padding: NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...]
+
+    type_aliases = ("zeropadding2d",)
+    category = "other"
+    shape_rule = "H + top + bottom, W + left + right"
+
+    @field_validator("padding")
+    @classmethod
+    def _pairs(cls, value: Any) -> W.PadPairs:
+        if isinstance(value, tuple) and len(value) == 4 and all(isinstance(v, int) for v in value):
+            left, right, top, bottom = value
+            return ((top, bottom), (left, right))
+        return W.normalize_padding(value, 2)  # type: ignore[return-value]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (3,), "[N, C, H, W]")
+        (top, bottom), (left, right) = self.padding  # type: ignore[misc]
+        return (x[0], x[1] + top + bottom, x[2] + left + right)
+
+    def hyper(self) -> str:
+        return W.pad_text(self.padding)  # type: ignore[arg-type]
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        import numpy as np
+        return np.pad(x, ((0, 0), (0, 0), *self.padding))
+
+
+class Crop(LayerBase):
+    """Keras Cropping: remove [before, after] per spatial axis; or, with two inputs, centre-crop the
+    first to the spatial size of the second (U-Net skip connections)."""
+
+    type: Literal["crop"]
+    cropping: NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] | None = None
+
+    type_aliases = ("cropping1d", "cropping2d", "cropping3d", "centercrop")
+    arity = (1, 2)
+    category = "other"
+    shape_rule = "N - before - after per spatial axis; with two inputs the second's spatial size"
+
+    def crops(self, *xs: Shape) -> W.PadPairs:
+        x = xs[0]
+        spatial = x[1:]
+        if len(xs) == 2:
+            if self.cropping is not None:
+                raise ShapeError("has both `cropping` and a second input", field="cropping",
+                                 fix="Use one: `cropping` for fixed amounts, two inputs for a centre crop.")
+            target = xs[1][1:]
+            if len(target) != len(spatial) or any(t > n for t, n in zip(target, spatial)):
+                raise ShapeError(f"cannot centre-crop {fmt_shape((1, *x))} to the spatial size of "
+                                 f"{fmt_shape((1, *xs[1]))}", fix="The second input must be spatially smaller "
+                                 "and have as many spatial axes.")
+            return tuple(((n - t) // 2, n - t - (n - t) // 2) for n, t in zip(spatial, target))
+        if self.cropping is None:
+            raise ShapeError("needs `cropping` or a second input", field="cropping",
+                             fix="Give cropping: [[top, bottom], [left, right]], or inputs: [big, small].")
+        try:
+            return W.normalize_padding(self.cropping, len(spatial))  # type: ignore[return-value]
+        except ValueError as err:
+            raise ShapeError(str(err), field="cropping") from None
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        self.expect_rank(xs[0], (2, 3, 4), "[N, C, *spatial]")
+        crops = self.crops(*xs)
+        out = tuple(n - b - a for n, (b, a) in zip(xs[0][1:], crops))
+        if min(out) < 1:
+            raise ShapeError(f"cropping {[list(c) for c in crops]} leaves nothing of {fmt_shape((1, *xs[0]))}",
+                             field="cropping", fix="Crop less.")
+        return (xs[0][0], *out)
+
+    def hyper(self) -> str:
+        return "" if self.cropping is None else f"crop={self.cropping}"
+
+    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+        crops = self.crops(*(x.shape[1:] for x in xs))
+        index = (slice(None), slice(None), *(slice(b, n - a) for n, (b, a) in zip(xs[0].shape[2:], crops)))
+        return xs[0][index]
+
+
+class Upsample(LayerBase):
+    type: Literal["upsample"]
+    scale_factor: Annotated[float, Field(gt=0)] | tuple[Annotated[float, Field(gt=0)], ...] | None = None
+    size: Pos | tuple[Pos, ...] | None = None
+    mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
+    align_corners: Flag | None = None
+
+    category = "other"
+    shape_rule = "out = size, or floor(N * scale_factor) per spatial axis"
+    flops_rule = "nearest: 0; linear modes: 2^r multiplies + 2^r - 1 adds per output element (r axes)"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Upsample":
+        if (self.scale_factor is None) == (self.size is None):
+            raise ValueError("give exactly one of scale_factor and size")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ValueError("align_corners only applies to the linear modes (as in PyTorch)")
+        return self
+
+    def sizes(self, spatial: Shape) -> tuple[int, ...]:
+        rank = len(spatial)
+        try:
+            if self.size is not None:
+                return W.per_axis(self.size, rank)
+            scales = (self.scale_factor,) * rank if isinstance(self.scale_factor, float) else self.scale_factor
+            if len(scales) != rank:  # type: ignore[arg-type]
+                raise ValueError(f"needs 1 or {rank} values (one per spatial axis); got {list(scales)}")
+        except ValueError as err:
+            raise ShapeError(str(err), field="size" if self.size is not None else "scale_factor") from None
+        return tuple(floor(n * s) for n, s in zip(spatial, scales))  # type: ignore[arg-type]
+
+    def scales(self, rank: int) -> tuple[float | None, ...]:
+        """The scale PyTorch uses to map output to input coordinates (None: derive from the sizes)."""
+        if self.scale_factor is None:
+            return (None,) * rank
+        factors = (self.scale_factor,) * rank if isinstance(self.scale_factor, float) else self.scale_factor
+        return tuple(factors)  # type: ignore[arg-type]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (2, 3, 4), "[N, C, *spatial]")
+        needed = {"linear": 2, "bilinear": 3, "trilinear": 4}.get(self.mode)
+        if needed is not None and len(x) != needed:
+            raise ShapeError(f"mode '{self.mode}' needs {needed - 1} spatial axes; got {fmt_shape((1, *x))}",
+                             field="mode", fix="Use linear (1-D), bilinear (2-D), trilinear (3-D) or nearest.")
+        out = self.sizes(x[1:])
+        if min(out) < 1:
+            raise ShapeError(f"output would be {list(out)}", field="scale_factor", fix="Use a larger scale.")
+        return (x[0], *out)
+
+    def extra_flops(self, x: Shape) -> int:
+        if self.mode == "nearest":
+            return 0
+        corners = 2 ** (len(x) - 1)
+        return (2 * corners - 1) * prod(self.output_shape(x))
+
+    def hyper(self) -> str:
+        how = f"x{self.scale_factor}" if self.scale_factor is not None else f"size={self.size}"
+        return f"{how} {self.mode}" + (" align" if self.align_corners else "")
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        from cnncalc.kernels.resample import upsample
+        spatial = x.shape[2:]
+        return upsample(x, self.sizes(spatial), self.scales(len(spatial)), self.mode, bool(self.align_corners))

@@ -1,0 +1,202 @@
+"""Summary -> Rich renderables and machine formats. Builds output; never prints."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Callable
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cnncalc.analyze import Row, Summary
+from cnncalc.errors import CnnCalcError
+from cnncalc.layers import Shape
+
+SCHEMA_VERSION = 1
+_SI = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
+_BINARY = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def _scaled(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def human(n: int) -> str:
+    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G; a unit is used from half of it."""
+    for unit, scale in _SI:
+        if n >= 0.5 * scale:
+            return f"{_scaled(n / scale)} {unit}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """Binary prefixes, labelled: 232.6 MiB."""
+    for unit, scale in _BINARY:
+        if n >= 0.5 * scale:
+            return f"{_scaled(n / scale)} {unit}"
+    return f"{n} B"
+
+
+def shape_text(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# column key -> (header, cell text, right-aligned)
+COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
+    "index": ("#", lambda r: str(r.index), True),
+    "name": ("Name", lambda r: r.name, False),
+    "type": ("Type", lambda r: r.kind, False),
+    "inputs": ("Inputs", lambda r: ", ".join(r.layer.inputs), False),
+    "input": ("Input shape", lambda r: " ".join(shape_text(s) for s in r.input_shapes), False),
+    "output": ("Output shape", lambda r: shape_text(r.output_shape), False),
+    "config": ("Config", lambda r: r.layer.hyper(), False),
+    "params": ("Params", lambda r: _count(r.params.total), True),
+    "trainable": ("Trainable", lambda r: _count(r.params.trainable), True),
+    "macs": ("MACs", lambda r: _count(r.macs), True),
+    "flops": ("FLOPs", lambda r: _count(r.flops), True),
+    "memory": ("Output memory", lambda r: human_bytes(r.output_bytes), True),
+}
+DEFAULT_COLUMNS = ("index", "name", "type", "output", "config", "params", "macs")
+
+
+def _count(n: int) -> str:
+    return human(n) if n else "-"
+
+
+def choose_columns(extra: str | None) -> list[str]:
+    """The default columns plus any named in `--columns a,b` ('all' for every column)."""
+    columns = list(DEFAULT_COLUMNS)
+    if not extra:
+        return columns
+    wanted = [c.strip() for c in extra.split(",") if c.strip()]
+    if wanted == ["all"]:
+        return list(COLUMNS)
+    for column in wanted:
+        if column not in COLUMNS:
+            raise CnnCalcError(f"unknown column '{column}' in --columns",
+                               fix=f"Choose from: {', '.join(COLUMNS)}, or 'all'.")
+        if column not in columns:
+            columns.append(column)
+    return columns
+
+
+def summary_table(summary: Summary, columns: list[str]) -> Table:
+    title = f"{summary.name}: input {shape_text(summary.input_shape)}, {summary.dtype}"
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    for key in columns:
+        header, _, right = COLUMNS[key]
+        table.add_column(header, justify="right" if right else "left", overflow="fold")
+    for row in summary.rows:
+        table.add_row(*(COLUMNS[key][1](row) for key in columns))
+    return table
+
+
+def totals_lines(summary: Summary) -> list[tuple[str, str]]:
+    t = summary.totals
+    outputs = ", ".join(shape_text(s) for s in summary.output_shapes())
+    return [
+        ("Input", shape_text(summary.input_shape)),
+        ("Output", outputs),
+        ("Layers", f"{len(summary.rows):,}"),
+        ("Params", f"{t.params:,} ({human(t.params)}): trainable {t.trainable_params:,}, "
+                   f"non-trainable {t.non_trainable_params:,}"),
+        ("MACs", f"{t.macs:,} ({human(t.macs)}) multiply-accumulates, batch {summary.batch}"),
+        ("FLOPs", f"{t.flops:,} ({human(t.flops)}) = 2 x MACs + bias, norm, activation, pool, merge ops"),
+        ("Param memory", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
+        ("Activations", f"{human_bytes(t.activation_bytes)} (all layer outputs, batch {summary.batch})"),
+        ("Input memory", human_bytes(t.input_bytes)),
+    ]
+
+
+def totals_panel(summary: Summary) -> Panel:
+    text = Text()
+    lines = totals_lines(summary)
+    width = max(len(k) for k, _ in lines)
+    for i, (key, value) in enumerate(lines):
+        text.append(f"{key:<{width}}  ", style="bold")
+        text.append(value + ("\n" if i < len(lines) - 1 else ""))
+    return Panel(text, title="Totals", title_align="left", expand=False)
+
+
+def summary_renderable(summary: Summary, columns: list[str]) -> Group:
+    return Group(summary_table(summary, columns), totals_panel(summary))
+
+
+def to_dict(summary: Summary) -> dict[str, Any]:
+    t = summary.totals
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": summary.name,
+        "file": summary.file,
+        "batch": summary.batch,
+        "dtype": summary.dtype,
+        "input_shape": list(summary.input_shape),
+        "outputs": list(summary.outputs),
+        "output_shapes": [list(s) for s in summary.output_shapes()],
+        "layers": [{
+            "index": r.index,
+            "name": r.name,
+            "type": r.kind,
+            "inputs": list(r.layer.inputs),
+            "input_shapes": [list(s) for s in r.input_shapes],
+            "output_shape": list(r.output_shape),
+            "config": r.layer.model_dump(mode="json", exclude={"type", "name", "inputs"}),
+            "params": r.params.total,
+            "trainable_params": r.params.trainable,
+            "non_trainable_params": r.params.non_trainable,
+            "macs": r.macs,
+            "flops": r.flops,
+            "output_bytes": r.output_bytes,
+        } for r in summary.rows],
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "macs": t.macs,
+            "flops": t.flops,
+            "flops_by_category": t.flops_by_category,
+            "param_bytes": t.param_bytes,
+            "activation_bytes": t.activation_bytes,
+            "input_bytes": t.input_bytes,
+        },
+    }
+
+
+def to_json(summary: Summary) -> str:
+    return json.dumps(to_dict(summary), indent=2) + "\n"
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(summary: Summary, columns: list[str]) -> str:
+    table = _markdown_table([COLUMNS[c][0] for c in columns],
+                            [[COLUMNS[c][1](r) for c in columns] for r in summary.rows],
+                            [COLUMNS[c][2] for c in columns])
+    totals = "\n".join(f"- **{key}**: {value}" for key, value in totals_lines(summary))
+    return f"## {summary.name}\n\n{table}\n\n{totals}\n"
+
+
+CSV_FIELDS = ("index", "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
+              "non_trainable_params", "macs", "flops", "output_bytes")
+
+
+def to_csv(summary: Summary) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for layer in to_dict(summary)["layers"]:
+        writer.writerow([
+            json.dumps(layer[f]) if isinstance(layer[f], list) and f != "inputs" else
+            " ".join(layer[f]) if f == "inputs" else layer[f]
+            for f in CSV_FIELDS])
+    return out.getvalue()

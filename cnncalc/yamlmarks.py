@@ -1,0 +1,132 @@
+"""YAML to plain data that remembers where each mapping and value came from.
+
+Only what `yaml.safe_load` accepts is accepted. Aliases are expanded by us, with a budget, so an alias bomb
+("billion laughs") is refused quickly instead of eating memory.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from cnncalc.errors import SpecError, Where
+
+Mark = tuple[int, int]  # 1-based line and column
+MAX_NODES = 2_000_000
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class MarkedDict(dict):
+    """A mapping from the spec, with the position of itself and of each of its values."""
+
+    mark: Mark = (0, 0)
+    value_marks: dict[str, Mark]
+
+    def mark_of(self, key: str) -> Mark:
+        return self.value_marks.get(key, self.mark) if hasattr(self, "value_marks") else self.mark
+
+    def derived(self, items: dict) -> "MarkedDict":
+        """A new mapping with these items and this one's marks (for rewritten layer entries)."""
+        out = MarkedDict(items)
+        out.mark = self.mark
+        out.value_marks = dict(getattr(self, "value_marks", {}))
+        return out
+
+
+class MarkedList(list):
+    mark: Mark = (0, 0)
+    item_marks: list[Mark]
+
+    def mark_of(self, index: int) -> Mark:
+        marks = getattr(self, "item_marks", [])
+        return marks[index] if index < len(marks) else self.mark
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.nodes = 0
+        self.scalars = SafeConstructor()
+
+    def build(self, node: yaml.Node) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            line, col = _mark(node)
+            raise SpecError(f"the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                            where=Where(self.file, line, col),
+                            fix="Write the spec without deeply nested aliases; use blocks and `repeat`.")
+        if isinstance(node, yaml.MappingNode):
+            self.scalars.flatten_mapping(node)  # YAML merge keys (<<), as safe_load does
+            out = MarkedDict()
+            out.mark = _mark(node)
+            out.value_marks = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    raise self.error(key_node, "a mapping key must be a plain value")
+                if key in out:
+                    raise self.error(key_node, f"duplicate key '{key}'", "Remove one of the two.")
+                out[key] = self.build(value_node)
+                out.value_marks[key] = _mark(value_node)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            out_list = MarkedList(self.build(item) for item in node.value)
+            out_list.mark = _mark(node)
+            out_list.item_marks = [_mark(item) for item in node.value]
+            return out_list
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.constructor.ConstructorError as err:
+            raise self.error(node, f"unsupported YAML: {err.problem}",
+                             "Only plain YAML is accepted (no Python tags).") from None
+
+    def error(self, node: yaml.Node, message: str, fix: str | None = None) -> SpecError:
+        line, col = _mark(node)
+        return SpecError(message, where=Where(self.file, line, col), fix=fix)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], file: str) -> int:
+    """Values the node stands for once aliases are expanded, counted on the shared graph (no expansion)."""
+    key = id(node)
+    if key in memo:
+        if memo[key] < 0:
+            line, col = _mark(node)
+            raise SpecError("a YAML alias refers to itself", where=Where(file, line, col),
+                            fix="Remove the recursive alias.")
+        return memo[key]
+    memo[key] = -1
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo, file) + _expanded_size(v, memo, file) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, memo, file) for item in node.value)
+    memo[key] = size
+    if size > MAX_NODES:
+        line, col = _mark(node)
+        raise SpecError(f"the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                        where=Where(file, line, col),
+                        fix="Write the spec without deeply nested aliases; use blocks and `repeat`.")
+    return size
+
+
+def load_marked(text: str, file: str) -> Any:
+    """Parse YAML text into MarkedDict/MarkedList/scalars; SpecError on any YAML problem."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = Where(file, mark.line + 1, mark.column + 1) if mark else Where(file)
+        raise SpecError(f"invalid YAML: {err.problem or err.context}", where=where,
+                        fix="Check the indentation, brackets and colons near that line.") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"invalid YAML: {err}", where=Where(file), fix="Check the file is YAML text.") from None
+    if node is None:
+        return None
+    _expanded_size(node, {}, file)
+    return _Builder(file).build(node)
