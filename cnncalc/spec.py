@@ -157,7 +157,7 @@ class _Loader:
                              "Start from a bundled spec: `cnncalc zoo` lists them.")
         for key in data:
             if key not in TOP_LEVEL_KEYS:
-                self.errors.append(self.error(f"unknown top-level key '{key}'", data.mark_of(key),
+                self.errors.append(self.error(f"unknown top-level key '{key}'", data.key_mark(key),
                                               did_you_mean(key, TOP_LEVEL_KEYS) +
                                               f"A spec has: {', '.join(TOP_LEVEL_KEYS)}."))
         input_shape = self.input_shape(data)

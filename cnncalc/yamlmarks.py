@@ -16,6 +16,7 @@ Mark = tuple[int, int]  # 1-based line and column
 MAX_NODES = 2_000_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class MarkedDict(dict):
@@ -23,15 +24,20 @@ class MarkedDict(dict):
 
     mark: Mark = (0, 0)
     value_marks: dict[str, Mark]
+    key_marks: dict[str, Mark]
 
     def mark_of(self, key: str) -> Mark:
         return self.value_marks.get(key, self.mark) if hasattr(self, "value_marks") else self.mark
+
+    def key_mark(self, key: str) -> Mark:
+        return self.key_marks.get(key, self.mark) if hasattr(self, "key_marks") else self.mark
 
     def derived(self, items: dict) -> "MarkedDict":
         """A new mapping with these items and this one's marks (for rewritten layer entries)."""
         out = MarkedDict(items)
         out.mark = self.mark
         out.value_marks = dict(getattr(self, "value_marks", {}))
+        out.key_marks = dict(getattr(self, "key_marks", {}))
         return out
 
 
@@ -61,11 +67,14 @@ class _Builder:
             raise SpecError(f"the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)",
                             where=Where(self.file, line, col),
                             fix="Write the spec without deeply nested aliases; use blocks and `repeat`.")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise self.error(node, f"unsupported YAML tag '{node.tag}'", "Only plain YAML is accepted (no tags).")
         if isinstance(node, yaml.MappingNode):
             self.scalars.flatten_mapping(node)  # YAML merge keys (<<), as safe_load does
             out = MarkedDict()
             out.mark = _mark(node)
             out.value_marks = {}
+            out.key_marks = {}
             for key_node, value_node in node.value:
                 key = self.build(key_node)
                 if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -74,6 +83,7 @@ class _Builder:
                     raise self.error(key_node, f"duplicate key '{key}'", "Remove one of the two.")
                 out[key] = self.build(value_node)
                 out.value_marks[key] = _mark(value_node)
+                out.key_marks[key] = _mark(key_node)
             return out
         if isinstance(node, yaml.SequenceNode):
             out_list = MarkedList(self.build(item) for item in node.value)

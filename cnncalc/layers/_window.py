@@ -115,8 +115,10 @@ def sliding_output(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence
         count = window_count(n, k, s, p, d, ceil_mode)
         if count < 1:
             span = effective_kernel(k, d)
+            numerator = n + p[0] + p[1] - span
+            value = (-(-numerator // s) if ceil_mode else numerator // s) + 1
             raise ShapeError(
-                f"output would be smaller than 1: {formula(axis, n, k, s, p, d, ceil_mode, count)}; "
+                f"output would be smaller than 1: {formula(axis, n, k, s, p, d, ceil_mode, value)}; "
                 f"the (dilated) kernel spans {span} but the padded input is only {n + p[0] + p[1]}",
                 fix="Use a smaller kernel or dilation, add padding, or feed a larger input.")
         out.append(count)

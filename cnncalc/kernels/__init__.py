@@ -1,0 +1,1 @@
+"""NumPy forward kernels (convolution, pooling, resampling) that match PyTorch value for value."""

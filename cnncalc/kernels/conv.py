@@ -1,0 +1,291 @@
+"""Convolution and transposed convolution, 1-D to 3-D, as big matrix products (BLAS does the work).
+
+Public layout is PyTorch's: x [N, C, *spatial], conv weight [out, in/groups, *kernel], transposed-conv weight
+[in, out/groups, *kernel]. Internally everything runs channels-last ([N, *spatial, C]): the im2col rows are then
+(kernel offset, channel) runs that copy fast, and the result is handed back as a channels-first *view* of the
+channels-last buffer, so a following layer that goes channels-last again gets contiguous memory for free.
+
+- dense (groups == 1): im2col through an `as_strided` window view, copied chunk by chunk into one buffer kept
+  under CHUNK_BYTES (big buffers are freshly zero-filled by the kernel on every call), one GEMM per chunk.
+- depthwise (groups == C_in): multiply-accumulate over the kernel offsets, on cache-sized blocks.
+- other groups: the same im2col with a group axis and one batched `np.matmul` over it.
+- transposed: one GEMM ([rows, C_in] x [C_in, kernel*C_out]), then col2im: accumulate each kernel offset into
+  the output through strided slices, and crop the padding.
+
+Arithmetic stays in the input's dtype (float32 in, float32 out).
+"""
+from __future__ import annotations
+
+from math import prod
+from typing import Iterator, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnncalc.layers._window import effective_kernel, window_count
+
+CHUNK_BYTES = 12 << 20  # one im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
+CACHE_BYTES = 384 << 10  # one output block of the multiply-accumulate kernels (stays in L2)
+
+Pads = Sequence[tuple[int, int]]
+
+
+# ---- helpers shared with pool.py and resample.py ----------------------------------------------------------
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """[N, C, *spatial] -> [N, *spatial, C] (a view)."""
+    return np.moveaxis(x, 1, -1)
+
+
+def channels_first(y: np.ndarray) -> np.ndarray:
+    """[N, *spatial, C] -> [N, C, *spatial] (a view)."""
+    return np.moveaxis(y, -1, 1)
+
+
+def is_channels_last(xl: np.ndarray) -> bool:
+    """Whether a logical [N, *spatial, C] array has its channels innermost in memory (ties count as yes)."""
+    spatial = [abs(s) for s, n in zip(xl.strides[1:-1], xl.shape[1:-1]) if n > 1]
+    return xl.shape[-1] == 1 or not spatial or abs(xl.strides[-1]) <= min(spatial)
+
+
+def pad_spatial(xl: np.ndarray, pads: Pads, fill: float, contiguous: bool = True) -> np.ndarray:
+    """Pad the spatial axes of a channels-last [N, *spatial, C] array with `fill`; a negative pad crops.
+
+    contiguous: return a C-contiguous channels-last array (a copy unless `xl` already is one and nothing is
+    padded); otherwise keep `xl`'s memory order (channels-last or channels-first) and avoid copies.
+    """
+    crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(xl.shape[1:-1], pads))
+    xl = xl[(slice(None), *crop)]
+    pads = [(max(b, 0), max(a, 0)) for b, a in pads]
+    if not any(b or a for b, a in pads):
+        return np.ascontiguousarray(xl) if contiguous else xl
+    n, *spatial, c = xl.shape
+    padded = tuple(s + b + a for s, (b, a) in zip(spatial, pads))
+    if contiguous or is_channels_last(xl):
+        out = np.empty((n, *padded, c), xl.dtype)
+    else:
+        out = channels_last(np.empty((n, c, *padded), xl.dtype))
+    every = [slice(None)] * out.ndim
+    for axis, (size, (b, a)) in enumerate(zip(spatial, pads), start=1):
+        for edge in (slice(0, b), slice(b + size, b + size + a)):
+            if edge.stop > edge.start:
+                index = list(every)
+                index[axis] = edge
+                out[tuple(index)] = fill
+    out[(slice(None), *(slice(b, b + s) for s, (b, _) in zip(spatial, pads)))] = xl
+    return out
+
+
+def blocks(batch: int, rows: int, row_bytes: int, budget: int) -> list[tuple[int, int, int, int]]:
+    """(n0, n1, h0, h1) blocks over the batch and the first spatial axis, each about `budget` bytes.
+
+    A block is whole images or a run of rows within one image, so slicing a C-contiguous [N, H, ...] array
+    with it stays contiguous.
+    """
+    image = max(rows * row_bytes, 1)
+    if image <= budget:
+        per = max(1, min(batch, budget // image))
+        per = -(-batch // -(-batch // per))  # even out the blocks
+        return [(n0, min(batch, n0 + per), 0, rows) for n0 in range(0, batch, per)]
+    per = max(1, budget // max(row_bytes, 1))
+    per = -(-rows // -(-rows // per))
+    return [(i, i + 1, h0, min(rows, h0 + per)) for i in range(batch) for h0 in range(0, rows, per)]
+
+
+def trim_pads(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+              pads: Pads, dilation: Sequence[int]) -> list[tuple[int, int]]:
+    """(before, after) padding actually read by `out` windows: the after side shrinks (never below 0) when
+    the last window ends early, and grows when a ceil_mode window runs past the padded end."""
+    trimmed = []
+    for n, o, k, s, (b, a), d in zip(sizes, out, kernel, stride, pads, dilation):
+        need = (o - 1) * s + effective_kernel(k, d)
+        trimmed.append((b, max(need - n - b, 0)))
+    return trimmed
+
+
+def windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int], groups: int = 0) -> np.ndarray:
+    """Read-only window view of a padded channels-last array: [N, *out, *kernel, C]
+    (with groups: [N, *out, groups, *kernel, C/groups])."""
+    sn, *ss, sc = xp.strides
+    c = xp.shape[-1]
+    shape = (xp.shape[0], *out, *kernel, c)
+    strides = (sn, *(a * s for a, s in zip(ss, stride)), *(a * d for a, d in zip(ss, dilation)), sc)
+    if groups:
+        r = len(out)
+        shape = (*shape[:1 + r], groups, *kernel, c // groups)
+        strides = (*strides[:1 + r], sc * (c // groups), *strides[1 + r:])
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _rows_view(block: np.ndarray, width: int) -> np.ndarray:
+    """A contiguous block as [rows, width] without copying (an error rather than a silent copy)."""
+    return block.reshape(-1, width, copy=False)
+
+
+# ---- convolution ----------------------------------------------------------------------------------------------
+def conv(x, weight, bias, stride, pads, dilation, groups):
+    """PyTorch's convNd with (before, after) padding per spatial axis (may be asymmetric)."""
+    x = np.asarray(x)
+    dtype = x.dtype
+    weight = np.asarray(weight, dtype=dtype)
+    bias = None if bias is None else np.asarray(bias, dtype=dtype)
+    sizes = x.shape[2:]
+    kernel = weight.shape[2:]
+    stride, dilation = tuple(stride), tuple(dilation)
+    channels = x.shape[1]
+    if channels != weight.shape[1] * groups:
+        raise ValueError(f"x has {channels} channels; weight {weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups}")
+    out = tuple(window_count(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
+    if min(out, default=1) < 1:
+        raise ValueError(f"output would be {out}")
+    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, dilation), 0)
+    if groups == 1:
+        y = _dense(xp, weight, bias, out, stride, dilation)
+    elif groups == channels:
+        y = _depthwise(xp, weight, bias, out, stride, dilation)
+    else:
+        y = _grouped(xp, weight, bias, out, stride, dilation, groups)
+    return channels_first(y)
+
+
+def _dense(xp, weight, bias, out, stride, dilation):
+    batch, c = xp.shape[0], xp.shape[-1]
+    out_ch, kernel = weight.shape[0], weight.shape[2:]
+    wm = np.ascontiguousarray(np.moveaxis(weight, 1, -1).reshape(out_ch, -1).T)  # [kernel*C, out]
+    k = wm.shape[0]
+    y = np.empty((batch, *out, out_ch), xp.dtype)
+    if set(kernel) == {1} and set(stride) == {1} and xp.shape[1:-1] == out:  # 1x1: no im2col at all
+        np.matmul(xp.reshape(-1, c), wm, out=y.reshape(-1, out_ch))
+        if bias is not None:
+            y += bias
+        return y
+    win = windows(xp, out, kernel, stride, dilation)
+    row_bytes = prod(out[1:]) * k * xp.itemsize
+    plan = blocks(batch, out[0], row_bytes, CHUNK_BYTES)
+    buf = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:]) * k, xp.dtype)
+    for n0, n1, h0, h1 in plan:
+        part = win[n0:n1, h0:h1]
+        col = buf[:part.size]
+        np.copyto(col.reshape(part.shape), part)
+        target = _rows_view(y[n0:n1, h0:h1], out_ch)
+        np.matmul(col.reshape(-1, k), wm, out=target)
+        if bias is not None:
+            target += bias
+    return y
+
+
+def _depthwise(xp, weight, bias, out, stride, dilation):
+    """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset]."""
+    batch, c = xp.shape[0], xp.shape[-1]
+    kernel = weight.shape[2:]
+    mult = weight.shape[0] // c
+    wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, -1), -1, 0))  # [offsets, C, mult]
+    if mult == 1:
+        wk = wk[..., 0]
+    tail = (c, mult) if mult > 1 else (c,)
+    y = np.empty((batch, *out, *tail), xp.dtype)
+    b = None if bias is None else bias.reshape(tail)
+    win = windows(xp, out, kernel, stride, dilation)
+    plan = blocks(batch, out[0], prod(out[1:]) * c * mult * xp.itemsize, CACHE_BYTES)
+    tmp = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:]) * c * mult, xp.dtype)
+    offsets = list(np.ndindex(*kernel))
+    for n0, n1, h0, h1 in plan:
+        acc = y[n0:n1, h0:h1]
+        part = win[n0:n1, h0:h1]
+        t = tmp[:acc.size].reshape(acc.shape)
+        for i, offset in enumerate(offsets):
+            src = part[(Ellipsis, *offset, slice(None))]
+            if mult > 1:
+                src = src[..., None]
+            if i == 0:
+                np.multiply(src, wk[i], out=acc)
+            else:
+                np.multiply(src, wk[i], out=t)
+                acc += t
+        if b is not None:
+            acc += b
+    return y.reshape(batch, *out, c * mult)
+
+
+def _grouped(xp, weight, bias, out, stride, dilation, groups):
+    """Any other groups: im2col with a group axis and one batched matmul over the groups."""
+    batch, c = xp.shape[0], xp.shape[-1]
+    out_ch, kernel = weight.shape[0], weight.shape[2:]
+    cg, og = c // groups, out_ch // groups
+    r = len(kernel)
+    wg = np.moveaxis(weight.reshape(groups, og, cg, -1), 2, -1).reshape(groups, og, -1)
+    wg = np.ascontiguousarray(wg.transpose(0, 2, 1))  # [G, kernel*cg, og]
+    k = wg.shape[1]
+    y = np.empty((batch, *out, groups, og), xp.dtype)
+    b = None if bias is None else bias.reshape(groups, og)
+    win = windows(xp, out, kernel, stride, dilation, groups)
+    plan = blocks(batch, out[0], prod(out[1:]) * k * groups * xp.itemsize, CHUNK_BYTES)
+    most = max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:])
+    buf = np.empty(most * k * groups, xp.dtype)
+    res = np.empty(most * og * groups, xp.dtype)
+    for n0, n1, h0, h1 in plan:
+        part = np.moveaxis(win[n0:n1, h0:h1], 1 + r, 0)  # [G, n, *out, *kernel, cg]
+        col = buf[:part.size].reshape(part.shape)
+        np.copyto(col, part)
+        rows = part.size // (groups * k)
+        prod_ = res[:groups * rows * og].reshape(groups, rows, og)
+        np.matmul(col.reshape(groups, rows, k), wg, out=prod_)
+        target = y[n0:n1, h0:h1].reshape(rows, groups, og, copy=False)
+        np.copyto(target, prod_.transpose(1, 0, 2))
+        if b is not None:
+            target += b
+    return y.reshape(batch, *out, out_ch)
+
+
+# ---- transposed convolution -----------------------------------------------------------------------------------
+def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_padding):
+    """PyTorch's conv_transposeNd: out = (N-1)S - 2P + D(F-1) + output_padding + 1 per axis."""
+    x = np.asarray(x)
+    dtype = x.dtype
+    weight = np.asarray(weight, dtype=dtype)
+    bias = None if bias is None else np.asarray(bias, dtype=dtype)
+    batch, cin, *sizes = x.shape
+    og, kernel = weight.shape[1], weight.shape[2:]
+    if cin != weight.shape[0]:
+        raise ValueError(f"x has {cin} channels; transposed-conv weight {weight.shape} expects {weight.shape[0]}")
+    cg, cout = cin // groups, og * groups
+    r = len(sizes)
+    full = tuple((n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(sizes, stride, dilation, kernel))
+    out = tuple(f - 2 * p + op for f, p, op in zip(full, padding, output_padding))
+    if min(out, default=1) < 1:
+        raise ValueError(f"output would be {out}")
+    alloc = tuple(max(f, p + o) for f, p, o in zip(full, padding, out))
+    y = np.zeros((batch, *alloc, groups, og), dtype)
+    taps = prod(kernel)
+    wm = np.moveaxis(weight.reshape(groups, cg, og, *kernel), 2, -1).reshape(groups, cg, taps * og)
+    wm = np.ascontiguousarray(wm)  # [G, cg, kernel*og]
+    xl = channels_last(x)
+    inner = prod(sizes[1:])
+    plan = blocks(batch, sizes[0], inner * taps * cout * x.itemsize, CHUNK_BYTES)
+    buf = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * inner * taps * cout, dtype)
+    offsets = list(np.ndindex(*kernel))
+    for n0, n1, h0, h1 in plan:
+        part = np.ascontiguousarray(xl[n0:n1, h0:h1])
+        rows = part.size // cin
+        lead = (n1 - n0, h1 - h0, *sizes[1:])
+        if groups == 1:
+            col = buf[:rows * taps * cout].reshape(rows, taps * cout)
+            np.matmul(part.reshape(rows, cin), wm[0], out=col)
+            colv = col.reshape(*lead, *kernel, 1, og)
+        else:
+            col = buf[:rows * taps * cout].reshape(groups, rows, taps * og)
+            np.matmul(part.reshape(rows, groups, cg).transpose(1, 0, 2), wm, out=col)
+            colv = np.moveaxis(col.reshape(groups, *lead, *kernel, og), 0, -2)  # [*lead, *kernel, G, og]
+        for offset in offsets:
+            index = [slice(n0, n1)]
+            for axis, (i, s, d) in enumerate(zip(offset, stride, dilation)):
+                first, count = (h0, h1 - h0) if axis == 0 else (0, sizes[axis])
+                start = first * s + i * d
+                index.append(slice(start, start + (count - 1) * s + 1, s))
+            y[tuple(index)] += colv[(slice(None),) * (1 + r) + offset]
+    y = y.reshape(batch, *alloc, cout)
+    y = y[(slice(None), *(slice(p, p + o) for p, o in zip(padding, out)))]
+    if bias is not None:
+        y += bias
+    return channels_first(y)

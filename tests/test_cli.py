@@ -1,0 +1,127 @@
+"""The command line through Typer's runner: formats, exit codes, stdout vs stderr, no tracebacks."""
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnncalc.cli import app
+
+SPEC = """\
+name: Small
+input: [3, 32, 32]
+layers:
+  - {type: conv2d, name: conv1, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: batchnorm2d, name: bn1}
+  - relu
+  - {type: maxpool2d, kernel_size: 2}
+  - flatten
+  - {type: linear, name: fc, out_features: 10}
+"""
+# conv1: 8*(3*9)+8 = 224 params, 8*32*32*27 = 221,184 MACs; bn1: 16 + 16 running stats;
+# fc: 10*(8*16*16)+10 = 20,490 params, 20,480 MACs
+PARAMS, TRAINABLE, MACS = 224 + 32 + 20_490, 224 + 16 + 20_490, 221_184 + 20_480
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def small(spec_file):
+    return str(spec_file(SPEC))
+
+
+def test_table_has_every_layer_and_the_totals(runner, small):
+    result = runner.invoke(app, ["summarize", small])
+    assert result.exit_code == 0, result.output
+    for text in ("conv1", "bn1", "relu_1", "maxpool2d_1", "flatten_1", "fc", "[1, 8, 32, 32]", "[1, 10]",
+                 f"{PARAMS:,}", f"{MACS:,}", "k=3 s=1 p=1", "Totals"):
+        assert text in result.stdout
+    assert "\x1b[" not in result.stdout  # not a terminal: no colour codes
+
+
+def test_json_is_the_stable_contract(runner, small):
+    result = runner.invoke(app, ["summarize", small, "--format", "json", "--batch", "4"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["schema_version"] == 1 and data["input_shape"] == [4, 3, 32, 32]
+    first = data["layers"][0]
+    for key in ("name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
+                "non_trainable_params", "macs", "flops", "output_bytes"):
+        assert key in first
+    assert first["output_shape"] == [4, 8, 32, 32] and first["macs"] == 4 * 221_184
+    totals = data["totals"]
+    assert totals["params"] == PARAMS and totals["trainable_params"] == TRAINABLE
+    assert totals["non_trainable_params"] == 16 and totals["macs"] == 4 * MACS
+    assert totals["param_bytes"] == 4 * PARAMS
+    assert sum(l["flops"] for l in data["layers"]) == totals["flops"]
+    assert sum(totals["flops_by_category"].values()) == totals["flops"]
+
+
+def test_csv_has_exact_integers(runner, small):
+    result = runner.invoke(app, ["summarize", small, "-f", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["name"] for r in rows][0] == "conv1"
+    assert sum(int(r["params"]) for r in rows) == PARAMS
+    assert json.loads(rows[0]["output_shape"]) == [1, 8, 32, 32]
+
+
+def test_markdown_table_and_totals(runner, small):
+    result = runner.invoke(app, ["summarize", small, "-f", "markdown", "--columns", "flops,memory"])
+    assert result.exit_code == 0
+    assert "| # | Name | Type | Output shape | Config | Params | MACs | FLOPs | Output memory |" in result.stdout
+    assert f"**Params**: {PARAMS:,}" in result.stdout
+
+
+def test_dtype_and_input_override(runner, small):
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "--dtype", "float64", "--input", "3,64,64"])
+    data = json.loads(result.stdout)
+    assert data["input_shape"] == [1, 3, 64, 64]
+    assert data["totals"]["param_bytes"] == 8 * (224 + 32 + 10 * 8 * 32 * 32 + 10)
+
+
+def test_output_file_is_written_and_never_over_the_spec(runner, small, tmp_path):
+    target = tmp_path / "out.json"
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(target)])
+    assert result.exit_code == 0 and json.loads(target.read_text())["name"] == "Small"
+    before = open(small).read()
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", small])
+    assert result.exit_code == 2 and "never writes over a spec" in result.stderr
+    assert open(small).read() == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["summarize", "no_such_file.yaml"], "no such file 'no_such_file.yaml'"),
+    (["summarize", "SMALL", "--batch", "0"], "--batch must be at least 1"),
+    (["summarize", "SMALL", "--dtype", "int3"], "unknown --dtype 'int3'"),
+    (["summarize", "SMALL", "--input", "3,x"], "--input '3,x' is not a shape"),
+    (["summarize", "SMALL", "--input", "3,1,1"], "output would be smaller than 1"),
+    (["summarize", "SMALL", "--columns", "flopz"], "unknown column 'flopz'"),
+    (["summarize", "BAD"], "unknown layer type 'reluu'"),
+    (["layers", "convv2d"], "unknown layer type 'convv2d'"),
+])
+def test_user_errors_exit_2_with_one_message_and_no_traceback(runner, small, spec_file, args, words):
+    bad = str(spec_file("input: [3, 8, 8]\nlayers: [reluu]\n", "bad.yaml"))
+    args = [small if a == "SMALL" else bad if a == "BAD" else a for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_debug_shows_the_traceback(runner, spec_file):
+    bad = str(spec_file("input: [3, 8, 8]\nlayers: [reluu]\n", "bad.yaml"))
+    result = runner.invoke(app, ["--debug", "summarize", bad])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_layers_lists_the_catalogue_and_the_conventions(runner):
+    result = runner.invoke(app, ["layers"])
+    assert result.exit_code == 0
+    for text in ("conv_transpose2d", "global_avgpool", "INPUT elements", "units -> out_features"):
+        assert text in result.stdout
+    detail = runner.invoke(app, ["layers", "Conv2DTranspose"])
+    assert "conv_transpose2d" in detail.stdout and "output_padding" in detail.stdout
