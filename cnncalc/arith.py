@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from typing import Any, Callable, Mapping
 
 MAX_MAGNITUDE = 10**12
@@ -12,12 +13,17 @@ _BINARY: dict[type, Callable[[int, int], int]] = {
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
 }
 _FUNCTIONS = {"min": min, "max": max}
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_PREFIX = "arg_"
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> int:
     """Evaluate + - * / // % ( ) min() max() over integers and argument names; ValueError if not allowed."""
+    # argument names may be Python keywords (`in`, `from`): rename every identifier before parsing
+    renamed = _IDENTIFIER.sub(lambda m: m.group(0) if m.group(0) in _FUNCTIONS else _PREFIX + m.group(0),
+                              expression.strip())
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = ast.parse(renamed, mode="eval")
     except SyntaxError:
         raise ValueError(f"cannot read the expression '{expression}'") from None
     return _eval(tree.body, names, expression)
@@ -26,13 +32,14 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> int:
 def _eval(node: ast.AST, names: Mapping[str, Any], text: str) -> int:
     if isinstance(node, ast.Constant) and type(node.value) is int:
         value = node.value
-    elif isinstance(node, ast.Name):
-        if node.id not in names:
+    elif isinstance(node, ast.Name) and node.id.startswith(_PREFIX):
+        name = node.id[len(_PREFIX):]
+        if name not in names:
             known = ", ".join(sorted(names)) or "none"
-            raise ValueError(f"'{node.id}' is not an argument of this block (arguments: {known})")
-        value = names[node.id]
+            raise ValueError(f"'{name}' is not an argument of this block (arguments: {known})")
+        value = names[name]
         if type(value) is not int:
-            raise ValueError(f"argument '{node.id}' is {value!r}, not an integer, so it cannot be used in '{text}'")
+            raise ValueError(f"argument '{name}' is {value!r}, not an integer, so it cannot be used in '{text}'")
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _eval(node.operand, names, text)
         value = -inner if isinstance(node.op, ast.USub) else inner

@@ -138,6 +138,67 @@ def emit(text: str, output: str | None, inputs: list[str]) -> None:
 
 @app.command()
 @user_errors
+def verify(
+    spec: SpecArg,
+    batch: BatchOpt = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for random weights and input.")] = 0,
+    input_arg: Annotated[Optional[str], typer.Option(
+        "--input", "-i", help="An input batch X.npy (batch axis first; sets the batch size), or a shape "
+                              "override like 3,224,224 for a random input.")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", "-w", help="Weights .npz in PyTorch state_dict form (default: PyTorch's random init "
+                                "from --seed).")] = None,
+    save_weights: Annotated[Optional[str], typer.Option("--save-weights", help="Write the weights used (.npz, "
+                                                                              "PyTorch state_dict keys).")] = None,
+    save_output: Annotated[Optional[str], typer.Option("--save-output", help="Write the network output "
+                                                                            "(.npy; .npz for several).")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
+    max_memory: Annotated[Optional[str], typer.Option(
+        "--max-memory", help="Refuse to run if the estimated peak exceeds this (e.g. 4GiB; default 80% of "
+                             "available RAM).")] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
+
+    Exit code 0 when all match, 1 on any mismatch, 2 on bad input."""
+    from cnncalc import engine
+    from cnncalc.analyze import analyze
+    from cnncalc import verify as checks
+    from cnncalc.verify_report import verification_json, verification_renderable
+    if format not in (Format.table, Format.json):
+        raise CnnCalcError(f"verify has no {format.value} format", fix="Use --format table or json.")
+    engine.check_dtype(dtype)
+    is_array = input_arg is not None and (input_arg.endswith(".npy") or os.path.isfile(input_arg))
+    network = load_network(spec, None if is_array or input_arg is None else input_arg)
+    x = engine.load_input(input_arg, network, dtype) if is_array else None
+    summary = analyze(network, batch=x.shape[0] if x is not None else batch, dtype=dtype)
+    used = engine.load_weights(weights, summary, dtype) if weights else \
+        engine.init_weights(network, seed=seed, dtype=dtype, summary=summary)
+    limit = engine.parse_bytes(max_memory) if max_memory else engine.default_memory_limit()
+    protected = [summary.file, weights, input_arg if is_array else None]
+    from rich.progress import Progress
+    progress_console = Console(stderr=True)
+    with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:
+        task = bar.add_task("running", total=len(network.layers))
+        result = checks.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype, max_memory=limit,
+                               summary=summary, on_layer=lambda layer: bar.update(task, advance=1,
+                                                                                  description=layer.name))
+    if save_weights:
+        engine.save_weights(save_weights, used, protected)
+        note(f"wrote the weights to {save_weights}")
+    if save_output:
+        engine.save_outputs(save_output, result.outputs, protected)
+        note(f"wrote the output to {save_output}")
+    if format is Format.json:
+        sys.stdout.write(verification_json(result))
+    else:
+        show(verification_renderable(result))
+    if not result.passed:
+        raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+@user_errors
 def zoo(format: FormatOpt = Format.table) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
     import json

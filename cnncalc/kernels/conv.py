@@ -152,7 +152,7 @@ def conv(x, weight, bias, stride, pads, dilation, groups):
 def _dense(xp, weight, bias, out, stride, dilation):
     batch, c = xp.shape[0], xp.shape[-1]
     out_ch, kernel = weight.shape[0], weight.shape[2:]
-    wm = np.ascontiguousarray(np.moveaxis(weight, 1, -1).reshape(out_ch, -1).T)  # [kernel*C, out]
+    wm = np.ascontiguousarray(np.moveaxis(weight, 1, -1)).reshape(out_ch, -1).T  # [kernel*C, out] (a view)
     k = wm.shape[0]
     y = np.empty((batch, *out, out_ch), xp.dtype)
     if set(kernel) == {1} and set(stride) == {1} and xp.shape[1:-1] == out:  # 1x1: no im2col at all
@@ -214,8 +214,8 @@ def _grouped(xp, weight, bias, out, stride, dilation, groups):
     out_ch, kernel = weight.shape[0], weight.shape[2:]
     cg, og = c // groups, out_ch // groups
     r = len(kernel)
-    wg = np.moveaxis(weight.reshape(groups, og, cg, -1), 2, -1).reshape(groups, og, -1)
-    wg = np.ascontiguousarray(wg.transpose(0, 2, 1))  # [G, kernel*cg, og]
+    wg = np.ascontiguousarray(np.moveaxis(weight.reshape(groups, og, cg, -1), 2, -1))
+    wg = wg.reshape(groups, og, -1).transpose(0, 2, 1)  # [G, kernel*cg, og] (a view)
     k = wg.shape[1]
     y = np.empty((batch, *out, groups, og), xp.dtype)
     b = None if bias is None else bias.reshape(groups, og)

@@ -1,0 +1,140 @@
+"""Max, average and adaptive pooling, 1-D to 3-D, with PyTorch's semantics.
+
+Window pooling pads once (−inf for max, 0 for average; extended past the end when a ceil_mode window runs
+over), then reduces over the kernel offsets: one vectorised `np.maximum` / `+=` per offset over strided slices,
+done on cache-sized blocks of the output. Work happens in the input's memory order (channels-last if the input
+came from a convolution kernel, channels-first otherwise) and the result is returned as an [N, C, *spatial] view.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from cnncalc.kernels.conv import (CACHE_BYTES, Pads, blocks, channels_first, channels_last, is_channels_last,
+                                  pad_spatial, trim_pads)
+from cnncalc.layers._window import window_count
+
+
+def _lowest(dtype: np.dtype):
+    return -np.inf if np.issubdtype(dtype, np.inexact) else np.iinfo(dtype).min
+
+
+def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int], combine) -> np.ndarray:
+    """combine(acc, src) over the kernel offsets of a padded channels-last array; [N, *out, C] result in the
+    padded array's memory order."""
+    batch, c = xp.shape[0], xp.shape[-1]
+    shape = (batch, *out, c)
+    y = np.empty(shape, xp.dtype) if is_channels_last(xp) else channels_last(np.empty((batch, c, *out), xp.dtype))
+    inner = int(np.prod(out[1:], dtype=np.int64)) * c * xp.itemsize
+    offsets = list(np.ndindex(*kernel))
+    for n0, n1, h0, h1 in blocks(batch, out[0], inner, CACHE_BYTES):
+        acc = y[n0:n1, h0:h1]
+        for i, offset in enumerate(offsets):
+            index = [slice(n0, n1)]
+            for axis, (o, s, k, d) in enumerate(zip(out, stride, offset, dilation)):
+                first, last = (h0, h1 - 1) if axis == 0 else (0, o - 1)
+                index.append(slice(first * s + k * d, last * s + k * d + 1, s))
+            src = xp[tuple(index)]
+            if i == 0:
+                np.copyto(acc, src)
+            else:
+                combine(acc, src, out=acc)
+    return y
+
+
+def max_pool(x, kernel, stride, pads, dilation, ceil_mode):
+    """PyTorch's max_poolNd with (before, after) padding pairs; padding never wins (acts as -inf)."""
+    x = np.asarray(x)
+    sizes = x.shape[2:]
+    out = tuple(window_count(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
+    if min(out, default=1) < 1:
+        raise ValueError(f"output would be {out}")
+    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, dilation), _lowest(x.dtype),
+                     contiguous=False)
+    return channels_first(_reduce_windows(xp, out, kernel, stride, dilation, np.maximum))
+
+
+def _divisor(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: Pads,
+             count_include_pad: bool, dtype: np.dtype) -> np.ndarray | float:
+    """PyTorch's divisor per output position, as a [1, *out, 1] array (or one number when uniform).
+
+    Per axis: start = i*S - P_before, end = min(start + K, N + P_after); with count_include_pad the window
+    counts end - start (input + padding, but not what runs past the padded end in ceil_mode), without it only
+    the part inside the input.
+    """
+    r = len(sizes)
+    total: np.ndarray = np.ones((1,) * r, np.int64)
+    for axis, (n, o, k, s, (b, a)) in enumerate(zip(sizes, out, kernel, stride, pads)):
+        start = np.arange(o, dtype=np.int64) * s - b
+        end = np.minimum(start + k, n + a)
+        count = end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0)
+        shape = [1] * r
+        shape[axis] = o
+        total = total * count.reshape(shape)
+    total = np.maximum(total, 1)
+    if (total == total.flat[0]).all():
+        return float(total.flat[0])
+    return total.astype(dtype)[None, ..., None]
+
+
+def avg_pool(x, kernel, stride, pads, ceil_mode, count_include_pad):
+    """PyTorch's avg_poolNd with (before, after) padding pairs, including its ceil_mode divisor."""
+    x = np.asarray(x)
+    sizes = x.shape[2:]
+    ones = (1,) * len(sizes)
+    out = tuple(window_count(n, k, s, p, 1, ceil_mode) for n, k, s, p in zip(sizes, kernel, stride, pads))
+    if min(out, default=1) < 1:
+        raise ValueError(f"output would be {out}")
+    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, ones), 0, contiguous=False)
+    y = _reduce_windows(xp, out, kernel, stride, ones, np.add)
+    divisor = _divisor(sizes, out, kernel, stride, pads, count_include_pad, x.dtype)
+    if isinstance(divisor, float):
+        y /= np.asarray(divisor, x.dtype)
+    else:
+        y /= divisor
+    return channels_first(y)
+
+
+def adaptive_pool(x, output_sizes, mode):
+    """PyTorch's adaptive_{avg,max}_poolNd: window i spans floor(i*N/out) .. ceil((i+1)*N/out).
+
+    Done one axis at a time (both reductions are separable over a box): an exact reshape when out divides N,
+    else a gather of [out, widest window] indices (short windows padded with a repeat for max, a zero for avg).
+    """
+    if mode not in ("avg", "max"):
+        raise ValueError(f"mode must be 'avg' or 'max'; got {mode!r}")
+    x = np.asarray(x)
+    y = channels_last(x)
+    count = None  # product of the per-axis window lengths, for the average
+    for axis, (n, o) in enumerate(zip(x.shape[2:], output_sizes), start=1):
+        if n == o:
+            continue
+        before = (slice(None),) * axis
+        if n % o == 0:
+            blocked = y.reshape(*y.shape[:axis], o, n // o, *y.shape[axis + 1:])
+            y = blocked.max(axis=axis + 1) if mode == "max" else blocked.sum(axis=axis + 1)
+            lengths = np.full(o, n // o, np.int64)
+        else:
+            i = np.arange(o, dtype=np.int64)
+            start, end = i * n // o, -(-(i + 1) * n // o)
+            lengths = end - start
+            index = start[:, None] + np.arange(lengths.max(), dtype=np.int64)
+            inside = index < end[:, None]
+            if mode == "max":
+                y = y[before + (np.where(inside, index, (end - 1)[:, None]),)].max(axis=axis + 1)
+            else:
+                widths = [(0, 0)] * y.ndim
+                widths[axis] = (0, 1)
+                y = np.pad(y, widths)[before + (np.where(inside, index, n),)].sum(axis=axis + 1)
+        if mode == "avg":
+            shape = [1] * y.ndim
+            shape[axis] = o
+            count = lengths.reshape(shape) if count is None else count * lengths.reshape(shape)
+    if count is not None:
+        y = y / count.astype(y.dtype)
+    elif np.shares_memory(y, x):  # every axis kept its size
+        y = y.copy()
+    return channels_first(y)

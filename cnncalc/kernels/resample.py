@@ -1,0 +1,84 @@
+"""Upsampling as torch.nn.functional.interpolate does it: nearest, and (bi/tri)linear with align_corners.
+
+Both modes are separable, so each spatial axis is resampled in turn with a gather (and, for the linear modes, a
+two-tap blend). Source indices and weights are computed exactly as PyTorch's CPU kernels do, in the same
+precision (float32 for float32 tensors), so nearest picks the very same pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnncalc.kernels.conv import channels_first, channels_last
+
+MODES = ("nearest", "linear", "bilinear", "trilinear")
+
+
+def _ratio(n: int, o: int, scale: float | None, ftype: type) -> np.floating:
+    """PyTorch's compute_scales_value: 1/scale_factor when one was given, else in/out (in `ftype`)."""
+    if scale is not None and scale > 0:
+        return ftype(1.0 / scale)
+    return ftype(n) / ftype(o)
+
+
+def nearest_index(n: int, o: int, scale: float | None) -> np.ndarray:
+    """Source index of each output position: min(floor(dst * ratio), n - 1), in float32 as PyTorch."""
+    if o == n:
+        return np.arange(o)
+    if o == 2 * n:
+        return np.arange(o) >> 1
+    ratio = _ratio(n, o, scale, np.float32)
+    src = np.floor(np.arange(o, dtype=np.float32) * ratio).astype(np.int64)
+    return np.minimum(src, n - 1)
+
+
+def linear_taps(n: int, o: int, scale: float | None, align_corners: bool, ftype: type):
+    """(index0, index1, lambda0, lambda1) per output position, as PyTorch's compute_source_index_and_lambda."""
+    if o == n:
+        index = np.arange(o)
+        return index, index, np.ones(o, ftype), np.zeros(o, ftype)
+    if align_corners:
+        ratio = ftype(n - 1) / ftype(o - 1) if o > 1 else ftype(0)
+        real = ratio * np.arange(o, dtype=ftype)
+    else:
+        ratio = _ratio(n, o, scale, ftype)
+        real = ratio * (np.arange(o, dtype=ftype) + ftype(0.5)) - ftype(0.5)
+        real = np.maximum(real, ftype(0))
+    index0 = np.minimum(np.floor(real).astype(np.int64), n - 1)
+    lambda1 = np.clip(real - index0.astype(ftype), ftype(0), ftype(1)).astype(ftype)
+    index1 = index0 + (index0 < n - 1)
+    lambda0 = (ftype(1) - lambda1).astype(ftype)
+    return index0, index1, lambda0, lambda1
+
+
+def upsample(x, sizes, scales, mode, align_corners):
+    """interpolate(x, size=sizes or scale_factor=scales, mode, align_corners) for [N, C, *spatial] arrays.
+
+    sizes: output spatial sizes; scales: the user's scale_factor per axis (None: derive in/out from the sizes).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    x = np.asarray(x)
+    spatial = x.shape[2:]
+    if len(sizes) != len(spatial) or len(scales) != len(spatial):
+        raise ValueError(f"need one size and one scale per spatial axis of {x.shape}")
+    ftype = x.dtype.type if np.issubdtype(x.dtype, np.floating) else np.float32
+    y = channels_last(x)
+    for axis, (n, o, scale) in enumerate(zip(spatial, sizes, scales), start=1):
+        before = (slice(None),) * axis
+        if mode == "nearest":
+            if o != n:
+                y = y[before + (nearest_index(n, o, scale),)]
+            continue
+        if o == n:
+            continue
+        index0, index1, lambda0, lambda1 = linear_taps(n, o, scale, bool(align_corners), ftype)
+        shape = (o,) + (1,) * (y.ndim - axis - 1)
+        low = y[before + (index0,)]
+        high = y[before + (index1,)]
+        low *= lambda0.reshape(shape)
+        high *= lambda1.reshape(shape)
+        low += high
+        y = low
+    if np.shares_memory(y, x):  # nothing was resized
+        y = y.copy()
+    return channels_first(y)

@@ -1,0 +1,105 @@
+"""Run the engine and hold every executed shape against the calculated one. A mismatch is a result."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from cnncalc.analyze import Summary, analyze
+from cnncalc.engine import (MemoryEstimate, Weights, check_memory, estimate_memory, execute, init_weights,
+                            random_input)
+from cnncalc.layers import LayerBase, Shape
+from cnncalc.spec import Network
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    index: int
+    name: str
+    kind: str
+    calculated: Shape
+    executed: Shape
+    seconds: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    nan: int
+    inf: int
+
+    @property
+    def match(self) -> bool:
+        return self.calculated == self.executed
+
+
+@dataclass(frozen=True)
+class Verification:
+    name: str
+    input_shape: Shape
+    dtype: str
+    checks: tuple[LayerCheck, ...]
+    seconds: float
+    memory: MemoryEstimate
+    outputs: dict[str, np.ndarray] = field(repr=False)
+    not_run: int = 0  # layers after the first mismatch, which are not executed
+
+    @property
+    def mismatches(self) -> list[LayerCheck]:
+        return [c for c in self.checks if not c.match]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and len(self.checks) > 0
+
+
+def statistics(y: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """mean, std, min, max over the finite values, and the NaN and Inf counts."""
+    nan = int(np.isnan(y).sum())
+    inf = int(np.isinf(y).sum())
+    finite = y if not (nan or inf) else y[np.isfinite(y)]
+    if finite.size == 0:
+        return float("nan"), float("nan"), float("nan"), float("nan"), nan, inf
+    return (float(finite.mean(dtype=np.float64)), float(finite.std(dtype=np.float64)), float(finite.min()),
+            float(finite.max()), nan, inf)
+
+
+def verify(network: Network, *, batch: int = 1, seed: int = 0, x: np.ndarray | None = None,
+           weights: Weights | None = None, dtype: str = "float32", max_memory: int | None = None,
+           summary: Summary | None = None,
+           on_layer: Callable[[LayerBase], None] | None = None) -> Verification:
+    """Execute the network and compare each layer's output shape with the calculation."""
+    if x is not None:
+        batch = x.shape[0]
+    summary = summary or analyze(network, batch=batch, dtype=dtype)
+    memory = estimate_memory(network, summary, dtype)
+    if max_memory is not None:
+        check_memory(memory, max_memory)
+    if weights is None:
+        weights = init_weights(network, seed=seed, dtype=dtype, summary=summary)
+    if x is None:
+        x = random_input(network, batch, seed, dtype)
+    calculated = {row.name: row.output_shape for row in summary.rows}
+    checks: list[LayerCheck] = []
+
+    def observe(layer: LayerBase, y: np.ndarray, seconds: float) -> None:
+        check = LayerCheck(len(checks), layer.name, layer.kind, calculated[layer.name], tuple(y.shape), seconds,
+                           *statistics(y))
+        checks.append(check)
+        if on_layer is not None:
+            on_layer(layer)
+        if not check.match:  # later kernels would be fed a wrong shape: stop here
+            raise _Mismatch
+
+    start = time.perf_counter()
+    try:
+        outputs = execute(network, weights, x, observe)
+    except _Mismatch:
+        outputs = {}
+    return Verification(network.name, tuple(x.shape), dtype, tuple(checks), time.perf_counter() - start, memory,
+                        outputs, not_run=len(network.layers) - len(checks))
+
+
+class _Mismatch(Exception):
+    """Raised from the observer to stop execution at the first mismatching layer."""

@@ -1,0 +1,89 @@
+"""Verification -> Rich table and JSON. Builds output; never prints."""
+from __future__ import annotations
+
+import json
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from cnncalc.report import SCHEMA_VERSION, human_bytes, shape_text
+from cnncalc.verify import LayerCheck, Verification
+
+
+def _number(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.4g}"
+
+
+def _flags(check: LayerCheck) -> Text:
+    text = Text()
+    if check.nan:
+        text.append(f"NaN x{check.nan} ", style="bold red")
+    if check.inf:
+        text.append(f"Inf x{check.inf}", style="bold red")
+    return text
+
+
+def verification_table(result: Verification) -> Table:
+    table = Table(title=f"{result.name}: executed with NumPy, input {shape_text(result.input_shape)}, "
+                        f"{result.dtype}", title_justify="left", header_style="bold")
+    for header, right in (("#", True), ("Name", False), ("Type", False), ("Calculated", False),
+                          ("Executed", False), ("", False), ("ms", True), ("mean", True), ("std", True),
+                          ("min", True), ("max", True), ("flags", False)):
+        table.add_column(header, justify="right" if right else "left", overflow="fold")
+    for c in result.checks:
+        mark = Text("ok", style="green") if c.match else Text("MISMATCH", style="bold red")
+        table.add_row(str(c.index), c.name, c.kind, shape_text(c.calculated), shape_text(c.executed), mark,
+                      f"{c.seconds * 1000:.2f}", _number(c.mean), _number(c.std), _number(c.min), _number(c.max),
+                      _flags(c))
+    return table
+
+
+def verification_summary(result: Verification) -> Text:
+    text = Text()
+    bad = result.mismatches
+    if bad:
+        text.append(f"Layer {bad[0].name} executed with shape {shape_text(bad[0].executed)}, but the calculation "
+                    f"says {shape_text(bad[0].calculated)}; the {result.not_run} layer(s) after it were not run. "
+                    "This is a bug in cnncalc; please report it with the spec.\n", style="bold red")
+    else:
+        text.append(f"All {len(result.checks)} layers executed with the calculated shapes.\n", style="bold green")
+    flagged = [c.name for c in result.checks if c.nan or c.inf]
+    if flagged:
+        text.append(f"NaN or Inf values in: {', '.join(flagged)}.\n", style="red")
+    m = result.memory
+    text.append(f"Forward pass {result.seconds * 1000:.1f} ms; estimated peak memory {human_bytes(m.total)} "
+                f"(weights {human_bytes(m.weights)}, activations {human_bytes(m.peak_activations)} at "
+                f"'{m.peak_layer}', workspace {human_bytes(m.workspace)}).")
+    return text
+
+
+def verification_renderable(result: Verification) -> Group:
+    return Group(verification_table(result), verification_summary(result))
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def verification_json(result: Verification) -> str:
+    m = result.memory
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "name": result.name,
+        "input_shape": list(result.input_shape),
+        "dtype": result.dtype,
+        "passed": result.passed,
+        "not_run": result.not_run,
+        "seconds": result.seconds,
+        "memory_estimate": {"weights": m.weights, "peak_activations": m.peak_activations,
+                            "workspace": m.workspace, "total": m.total, "peak_layer": m.peak_layer},
+        "layers": [{
+            "index": c.index, "name": c.name, "type": c.kind, "calculated_shape": list(c.calculated),
+            "executed_shape": list(c.executed), "match": c.match, "seconds": c.seconds,
+            "mean": _finite_or_none(c.mean), "std": _finite_or_none(c.std), "min": _finite_or_none(c.min),
+            "max": _finite_or_none(c.max), "nan": c.nan, "inf": c.inf,
+        } for c in result.checks],
+    }
+    return json.dumps(data, indent=2) + "\n"

@@ -1,0 +1,196 @@
+"""The engine around the kernels: weights in and out, memory estimate and limit, freeing, verify's CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnncalc.analyze import analyze
+from cnncalc.cli import app
+from cnncalc.engine import (estimate_memory, execute, expected_weights, init_weights, last_uses, load_weights,
+                            parse_bytes, random_input, save_weights)
+from cnncalc.errors import CnnCalcError, WeightsError
+from cnncalc.spec import parse
+
+SKIP = """\
+name: Skip
+input: [4, 8, 8]
+layers:
+  - {type: conv2d, name: a, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: batchnorm2d, name: bn}
+  - {type: relu, name: r}
+  - {type: add, name: s, inputs: [r, input]}
+  - {type: flatten, name: f}
+  - {type: linear, name: fc, out_features: 3}
+"""
+
+
+@pytest.fixture
+def net():
+    return parse(SKIP, "skip.yaml")
+
+
+def test_weight_names_and_layouts_follow_pytorch(net):
+    expected = expected_weights(analyze(net))
+    assert {k: w.shape for k, w in expected.items()} == {
+        "a.weight": (4, 4, 3, 3), "a.bias": (4,), "bn.weight": (4,), "bn.bias": (4,),
+        "bn.running_mean": (4,), "bn.running_var": (4,), "fc.weight": (3, 256), "fc.bias": (3,)}
+
+
+def test_default_init_follows_pytorch_bounds(net):
+    weights = init_weights(net, seed=3)
+    bound = 1 / np.sqrt(4 * 9)  # kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert np.abs(weights["a.weight"]).max() <= bound and np.abs(weights["a.weight"]).max() > 0.9 * bound
+    assert np.all(weights["bn.weight"] == 1) and np.all(weights["bn.running_var"] == 1)
+    assert np.all(weights["bn.bias"] == 0) and weights["fc.weight"].dtype == np.float32
+    again = init_weights(net, seed=3)
+    assert all(np.array_equal(weights[k], again[k]) for k in weights)
+
+
+def test_weights_round_trip_and_problems_are_reported_together(net, tmp_path):
+    summary = analyze(net)
+    weights = init_weights(net, seed=1)
+    path = save_weights(tmp_path / "w.npz", weights)
+    loaded = load_weights(path, summary)
+    assert all(np.array_equal(loaded[k], weights[k]) for k in weights)
+    bad = dict(weights)
+    del bad["a.bias"]
+    bad["fc.weight"] = np.zeros((3, 10), np.float32)
+    bad["extra.weight"] = np.zeros(2, np.float32)
+    bad["bn.num_batches_tracked"] = np.array(0)  # PyTorch's counter is ignored
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(WeightsError) as err:
+        load_weights(tmp_path / "bad.npz", summary)
+    message = str(err.value)
+    assert "missing: a.bias [4]" in message
+    assert "unexpected: extra.weight" in message and "num_batches_tracked" not in message
+    assert "fc.weight expected [3, 256] found [3, 10]" in message
+
+
+def test_unreadable_weights_file_is_a_user_error(net, tmp_path):
+    (tmp_path / "junk.npz").write_text("not an archive")
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        load_weights(tmp_path / "junk.npz", analyze(net))
+
+
+def test_activations_are_freed_after_their_last_use(net):
+    last = last_uses(net)
+    assert last["input"] == 3 and last["a"] == 1 and last["fc"] == 6  # the skip keeps `input` alive to `s`
+    alive_counts = []
+    import cnncalc.engine as engine_module
+    original = engine_module.execute
+    seen: list[int] = []
+
+    def observe(layer, y, seconds):
+        seen.append(layer.name)
+    outputs = original(net, init_weights(net), random_input(net, 2, 0), observe)
+    assert list(outputs) == ["fc"] and outputs["fc"].shape == (2, 3)
+    assert seen == ["a", "bn", "r", "s", "f", "fc"]
+    del alive_counts
+
+
+def test_memory_estimate_counts_live_activations(net):
+    summary = analyze(net, batch=2)
+    memory = estimate_memory(net, summary)
+    one = 2 * 4 * 8 * 8 * 4  # bytes of one [2, 4, 8, 8] float32 activation
+    # first reached at `bn`: the input (kept alive for the skip), a, and bn itself
+    assert (memory.peak_activations, memory.peak_layer) == (3 * one, "bn")
+    assert memory.weights == summary.totals.params * 4
+    # the conv `a`: input and output alive, plus its padded input [2, 4, 10, 10] and im2col [2*64, 4*9]
+    workspace = 2 * 4 * 10 * 10 * 4 + 2 * 64 * 4 * 9 * 4
+    assert memory.workspace == workspace
+    assert memory.total == memory.weights + 2 * one + workspace
+
+
+@pytest.mark.parametrize("text, value", [("4GiB", 4 * 2**30), ("512M", 512 * 2**20), ("1.5 G", int(1.5 * 2**30)),
+                                         ("100", 100)])
+def test_parse_bytes(text, value):
+    assert parse_bytes(text) == value
+
+
+# ---- verify through the CLI ----------------------------------------------------------------------------------
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def skip_file(spec_file):
+    return str(spec_file(SKIP, "skip.yaml"))
+
+
+def test_verify_passes_and_reports_each_layer(runner, skip_file):
+    result = runner.invoke(app, ["verify", skip_file, "--batch", "3", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["passed"] is True and data["input_shape"] == [3, 4, 8, 8]
+    assert [l["executed_shape"] for l in data["layers"]][-1] == [3, 3]
+    assert all(l["match"] for l in data["layers"])
+    assert data["layers"][2]["min"] >= 0  # after relu
+
+
+def test_verify_table(runner, skip_file):
+    result = runner.invoke(app, ["verify", skip_file])
+    assert result.exit_code == 0
+    assert "All 6 layers executed with the calculated shapes" in result.stdout
+
+
+def test_verify_with_input_array_weights_and_saved_output(runner, skip_file, tmp_path, net):
+    x = np.random.default_rng(0).standard_normal((5, 4, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    weights = init_weights(net, seed=9)
+    save_weights(tmp_path / "w.npz", weights)
+    out = tmp_path / "y.npy"
+    result = runner.invoke(app, ["verify", skip_file, "--input", str(tmp_path / "x.npy"), "--weights",
+                                 str(tmp_path / "w.npz"), "--save-output", str(out)])
+    assert result.exit_code == 0, result.output
+    expected = execute(net, weights, x)["fc"]
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_verify_save_weights_writes_what_it_used(runner, skip_file, tmp_path, net):
+    result = runner.invoke(app, ["verify", skip_file, "--seed", "4", "--save-weights", str(tmp_path / "w.npz")])
+    assert result.exit_code == 0
+    saved = np.load(tmp_path / "w.npz")
+    assert np.array_equal(saved["a.weight"], init_weights(net, seed=4)["a.weight"])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--input", "X_BAD"], "has shape [2, 3, 8, 8], but the spec takes [N, 4, 8, 8]"),
+    (["--weights", "W_BAD"], "missing: a.weight"),
+    (["--weights", "nowhere.npz"], "no such weights file"),
+    (["--max-memory", "1KiB"], "more than the limit of"),
+    (["--dtype", "float16"], "the engine runs float32 or float64"),
+    (["--save-output", "SPEC"], "never writes over a spec"),
+])
+def test_verify_user_errors_exit_2(runner, skip_file, tmp_path, args, words):
+    np.save(tmp_path / "x_bad.npy", np.zeros((2, 3, 8, 8), np.float32))
+    np.savez(tmp_path / "w_bad.npz", other=np.zeros(1, np.float32))
+    args = [str(tmp_path / "x_bad.npy") if a == "X_BAD" else str(tmp_path / "w_bad.npz") if a == "W_BAD"
+            else skip_file if a == "SPEC" else a for a in args]
+    result = runner.invoke(app, ["verify", skip_file, *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_mismatch_exits_1_and_names_the_layer(runner, skip_file, monkeypatch):
+    from cnncalc.layers.reshape import Flatten
+    monkeypatch.setattr(Flatten, "forward", lambda self, weights, x: x.reshape(x.shape[0], 2, -1)[:, 0])
+    result = runner.invoke(app, ["verify", skip_file])
+    assert result.exit_code == 1
+    assert "MISMATCH" in result.stdout
+    assert "Layer f executed with shape [1, 128], but the calculation says [1, 256]" in result.stdout
+    assert "the 1 layer(s) after it were not run" in result.stdout
+
+
+def test_saved_weights_load_into_pytorch(tmp_path, net):
+    torch = pytest.importorskip("torch")
+    from torch_oracle import twin
+    weights = init_weights(net, seed=2)
+    save_weights(tmp_path / "w.npz", weights)
+    model = twin(net, analyze(net))
+    state = {k: torch.from_numpy(v) for k, v in np.load(tmp_path / "w.npz").items()}
+    state["bn.num_batches_tracked"] = torch.tensor(0)
+    model.load_state_dict(state, strict=True)
