@@ -197,3 +197,20 @@ def test_float64_matches_pytorch_tightly(case):
 def test_every_kind_of_the_catalogue_is_compared_with_pytorch():
     used = {layer.kind for case in CASES for layer in case_network(case).layers}
     assert used == set(KINDS)
+
+
+# ---- whole bundled networks --------------------------------------------------------------------------------
+from cnncalc.spec import bundled_names, load  # noqa: E402
+
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_network_matches_pytorch_value_for_value(name):
+    network = load(name)
+    batch = 1 if name in ("unet", "video3d", "vgg16") else 2
+    summary, outputs, model, x = three_way(network, batch=batch, per_layer_values=False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    (ours,) = outputs.values()
+    np.testing.assert_allclose(ours, expected, **TOLERANCE["float32"])
+    assert np.isfinite(ours).all() and np.abs(ours).max() > 0  # a real signal, not an all-zero output

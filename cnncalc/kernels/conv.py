@@ -24,7 +24,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from cnncalc.layers._window import effective_kernel, window_count
 
-CHUNK_BYTES = 12 << 20  # one im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
+CHUNK_BYTES = 12 << 20  # largest im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
+CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
+MIN_CHUNK_BYTES = 1 << 20
 CACHE_BYTES = 384 << 10  # one output block of the multiply-accumulate kernels (stays in L2)
 
 Pads = Sequence[tuple[int, int]]
@@ -89,6 +91,11 @@ def blocks(batch: int, rows: int, row_bytes: int, budget: int) -> list[tuple[int
     per = max(1, budget // max(row_bytes, 1))
     per = -(-rows // -(-rows // per))
     return [(i, i + 1, h0, min(rows, h0 + per)) for i in range(batch) for h0 in range(0, rows, per)]
+
+
+def gemm_budget(row_bytes: int) -> int:
+    """Bytes per im2col chunk: about CHUNK_ROWS GEMM rows, within [MIN_CHUNK_BYTES, CHUNK_BYTES]."""
+    return max(min(CHUNK_ROWS * row_bytes, CHUNK_BYTES), min(MIN_CHUNK_BYTES, CHUNK_BYTES))
 
 
 def trim_pads(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
@@ -161,8 +168,7 @@ def _dense(xp, weight, bias, out, stride, dilation):
             y += bias
         return y
     win = windows(xp, out, kernel, stride, dilation)
-    row_bytes = prod(out[1:]) * k * xp.itemsize
-    plan = blocks(batch, out[0], row_bytes, CHUNK_BYTES)
+    plan = blocks(batch, out[0], prod(out[1:]) * k * xp.itemsize, gemm_budget(k * xp.itemsize))
     buf = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:]) * k, xp.dtype)
     for n0, n1, h0, h1 in plan:
         part = win[n0:n1, h0:h1]
@@ -176,14 +182,23 @@ def _dense(xp, weight, bias, out, stride, dilation):
 
 
 def _depthwise(xp, weight, bias, out, stride, dilation):
-    """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset]."""
+    """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset].
+
+    The weights are tiled along the last spatial axis so that, at stride 1, each multiply-add runs over
+    whole (width x channel) rows rather than one channel vector at a time.
+    """
     batch, c = xp.shape[0], xp.shape[-1]
     kernel = weight.shape[2:]
     mult = weight.shape[0] // c
-    wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, -1), -1, 0))  # [offsets, C, mult]
+    wk = np.moveaxis(weight.reshape(c, mult, -1), -1, 0)  # [offsets, C, mult]
     if mult == 1:
+        tail = (c,)
         wk = wk[..., 0]
-    tail = (c, mult) if mult > 1 else (c,)
+        if stride[-1] == 1:
+            wk = np.tile(wk[:, None, :], (1, out[-1], 1))  # [offsets, width, C]
+    else:
+        tail = (c, mult)
+    wk = np.ascontiguousarray(wk)
     y = np.empty((batch, *out, *tail), xp.dtype)
     b = None if bias is None else bias.reshape(tail)
     win = windows(xp, out, kernel, stride, dilation)

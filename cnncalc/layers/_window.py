@@ -83,9 +83,8 @@ def window_count(size: int, kernel: int, stride: int, pad: tuple[int, int], dila
                  ceil_mode: bool = False) -> int:
     """How many windows fit; may be < 1 (the caller reports that)."""
     before, after = pad
+    # may be negative: with ceil_mode PyTorch still allows one window that runs past the input's end
     reach = size + before + after - effective_kernel(kernel, dilation)
-    if reach < 0:
-        return 0
     if not ceil_mode:
         return reach // stride + 1
     out = -(-reach // stride) + 1

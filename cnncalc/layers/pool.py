@@ -104,6 +104,15 @@ class AvgPool(_WindowPool):
     type_aliases = ("averagepooling1d", "averagepooling2d", "averagepooling3d")
     shape_rule = "floor (or ceil_mode) ((N + 2P - K) / S) + 1; stride defaults to kernel"
 
+    def output_shape(self, x: Shape) -> Shape:
+        if self.rank == 3:
+            for axis, n, k in zip(W.SPATIAL_AXES[3], x[1:], self.kernel_size):
+                if n < k:
+                    raise ShapeError(f"input {axis}={n} is smaller than kernel_size {k}; PyTorch's avg_pool3d "
+                                     "refuses that even when padding would make room", field="kernel_size",
+                                     fix="Use a kernel no larger than the input on every axis.")
+        return super().output_shape(x)
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.pool import avg_pool
         return avg_pool(x, self.kernel_size, self.stride, self.pads(x.shape[2:]), self.ceil_mode,
