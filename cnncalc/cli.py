@@ -211,7 +211,8 @@ def zoo(format: FormatOpt = Format.table) -> None:
         summary = analyze(load(bundled_dir() / f"{name}.yaml"))
         rows.append({"spec": name, "name": summary.name, "input_shape": list(summary.input_shape),
                      "output_shapes": [list(s) for s in summary.output_shapes()], "layers": len(summary.rows),
-                     "params": summary.totals.params, "macs": summary.totals.macs, "flops": summary.totals.flops})
+                     "trainable_params": summary.totals.trainable_params, "params": summary.totals.params,
+                     "macs": summary.totals.macs, "flops": summary.totals.flops})
     if format is Format.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -219,12 +220,13 @@ def zoo(format: FormatOpt = Format.table) -> None:
         raise CnnCalcError(f"zoo has no {format.value} format", fix="Use --format table or json.")
     table = Table(title="Bundled specs (batch 1)", title_justify="left", header_style="bold")
     for header, right in (("Spec", False), ("Network", False), ("Input", False), ("Output", False),
-                          ("Layers", True), ("Params", True), ("MACs", True), ("FLOPs", True)):
+                          ("Layers", True), ("Trainable", True), ("Total params", True), ("MACs", True),
+                          ("FLOPs", True)):
         table.add_column(header, justify="right" if right else "left")
     for r in rows:
         table.add_row(r["spec"], r["name"], shape_text(r["input_shape"]),
                       ", ".join(shape_text(s) for s in r["output_shapes"]), str(r["layers"]),
-                      human(r["params"]), human(r["macs"]), human(r["flops"]))
+                      human(r["trainable_params"]), human(r["params"]), human(r["macs"]), human(r["flops"]))
     show(table)
 
 

@@ -101,8 +101,9 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
         ("Input", shape_text(summary.input_shape)),
         ("Output", outputs),
         ("Layers", f"{len(summary.rows):,}"),
-        ("Params", f"{t.params:,} ({human(t.params)}): trainable {t.trainable_params:,}, "
-                   f"non-trainable {t.non_trainable_params:,}"),
+        ("Params", f"{t.trainable_params:,} trainable ({human(t.trainable_params)}, PyTorch's parameters())"
+                   + (f" + {t.non_trainable_params:,} non-trainable (running statistics, frozen layers) = "
+                      f"{t.params:,} total" if t.non_trainable_params else "")),
         ("MACs", f"{t.macs:,} ({human(t.macs)}) multiply-accumulates, batch {summary.batch}"),
         ("FLOPs", f"{t.flops:,} ({human(t.flops)}) = 2 x MACs + bias, norm, activation, pool, merge ops"),
         ("Param memory", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),

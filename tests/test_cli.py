@@ -73,7 +73,7 @@ def test_markdown_table_and_totals(runner, small):
     result = runner.invoke(app, ["summarize", small, "-f", "markdown", "--columns", "flops,memory"])
     assert result.exit_code == 0
     assert "| # | Name | Type | Output shape | Config | Params | MACs | FLOPs | Output memory |" in result.stdout
-    assert f"**Params**: {PARAMS:,}" in result.stdout
+    assert f"**Params**: {TRAINABLE:,} trainable" in result.stdout and f"= {PARAMS:,} total" in result.stdout
 
 
 def test_dtype_and_input_override(runner, small):
