@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncalc.errors import CnnCalcError
-from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, canonical_type
+from cnncalc.layers import FIELD_ALIASES, KIND_CLASSES, KINDS, TYPE_SPELLINGS, canonical_type, type_names
 from cnncalc.layers import base
 from cnncalc.spec import did_you_mean
 
@@ -48,10 +48,10 @@ def aliases_of(kind: str) -> list[str]:
 
 def catalogue_table() -> Group:
     table = Table(title="Layer types (`cnncalc layers TYPE` for one)", title_justify="left", header_style="bold")
-    for header in ("Type", "Fields (default)", "Output shape", "FLOPs beyond 2 x MACs"):
+    for header in ("Types", "Fields (default)", "Output shape", "FLOPs"):
         table.add_column(header, overflow="fold")
-    for kind, cls in KINDS.items():
-        table.add_row(kind, fields_text(cls), cls.shape_rule, cls.flops_rule)
+    for cls in KIND_CLASSES:
+        table.add_row(", ".join(type_names(cls)), fields_text(cls), cls.shape_rule, cls.flops_rule)
     notes = Text()
     notes.append("Every layer also takes: name, inputs (earlier layer names; default the previous layer), "
                  "trainable (default true).\n")

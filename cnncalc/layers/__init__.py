@@ -25,12 +25,12 @@ KIND_CLASSES: tuple[type[LayerBase], ...] = (
 Layer = Annotated[Union[KIND_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
 
 
-def _type_names(cls: type[LayerBase]) -> tuple[str, ...]:
+def type_names(cls: type[LayerBase]) -> tuple[str, ...]:
     return get_args(cls.model_fields["type"].annotation)
 
 
 # canonical type name -> class
-KINDS: dict[str, type[LayerBase]] = {name: cls for cls in KIND_CLASSES for name in _type_names(cls)}
+KINDS: dict[str, type[LayerBase]] = {name: cls for cls in KIND_CLASSES for name in type_names(cls)}
 
 
 def _squash(name: str) -> str:
@@ -41,7 +41,7 @@ def _squash(name: str) -> str:
 TYPE_SPELLINGS: dict[str, str] = {_squash(name): name for name in KINDS}
 for _cls in KIND_CLASSES:
     for _alias in _cls.type_aliases:
-        _names = _type_names(_cls)
+        _names = type_names(_cls)
         # an alias naming a rank (maxpooling2d, conv2dtranspose) maps to the kind of that rank
         _rank = re.search(r"([123])d", _alias)
         _match = [n for n in _names if _rank and n[-2:] == _rank.group(0)] or list(_names)
