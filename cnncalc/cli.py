@@ -12,7 +12,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from cnncalc import __version__
-from cnncalc.errors import CnnCalcError, ExitCode
+from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Shapes, parameters and MACs/FLOPs of convolutional networks written as YAML specs, "
@@ -37,7 +37,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if _state["debug"]:
                 raise
             text = str(err)
-            if not err.where.file:
+            if not err.where.file and not isinstance(err, ManyErrors):
                 text = "cnncalc: " + text
             typer.echo(text, err=True)
             raise typer.Exit(ExitCode.USER_ERROR) from None

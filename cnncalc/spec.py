@@ -348,8 +348,10 @@ class _Loader:
             return
         kind = canonical_type(spelled)
         if kind is None:
-            self.errors.append(self.error(f"unknown layer type '{spelled}'", entry.mark_of("type"),
-                                          did_you_mean(spelled.lower(), list(KINDS) + list(TYPE_SPELLINGS)) +
+            rankless = canonical_type(spelled + "2d")  # 'maxpool' most likely means the 2-D kind
+            hint = f"Did you mean '{rankless}'? " if rankless else \
+                did_you_mean(spelled.lower(), list(KINDS) + list(TYPE_SPELLINGS))
+            self.errors.append(self.error(f"unknown layer type '{spelled}'", entry.mark_of("type"), hint +
                                           "`cnncalc layers` lists every type.",
                                           layer=entry.get("name"), via=scope.via))
             return
@@ -426,12 +428,18 @@ class _Loader:
         by_field: dict[str, list[dict]] = {}
         for e in err.errors(include_url=False):
             by_field.setdefault(str(e["loc"][0]) if e["loc"] else "", []).append(e)
+        allowed = [f for f in cls.model_fields if f not in ("type", "name", "inputs", "trainable")]
+        # a misspelt required field is one mistake, not two: drop its "missing" twin
+        for field_name, errs in list(by_field.items()):
+            if errs[0]["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(field_name, allowed, n=1, cutoff=0.6)
+                if close and by_field.get(close[0], [{}])[0].get("type") == "missing":
+                    del by_field[close[0]]
         out = []
         for field_name, errs in by_field.items():
             mark = origin.field_marks.get(field_name, origin.mark)
             first = next((e for e in errs if not e["type"].endswith("_type")), errs[0])
             if first["type"] == "extra_forbidden":
-                allowed = [f for f in cls.model_fields if f not in ("type", "name", "inputs")]
                 message = f"unknown field '{field_name}'"
                 fix = did_you_mean(field_name, allowed + list(FIELD_ALIASES)) + \
                     f"{kind} takes: {', '.join(allowed)}."
