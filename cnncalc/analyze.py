@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import LayerBase, ParamCount, Shape
+from cnncalc.layers._window import ReceptiveField
 from cnncalc.spec import NETWORK_INPUT, Network
 
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}
+# optimizer state per trainable parameter, in parameter-sized copies
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
 FLOP_CATEGORIES = ("conv", "linear", "bias", "norm", "activation", "pool", "merge", "other")
 
 
@@ -23,6 +26,7 @@ class Row:
     flops: int                       # whole batch
     bias_flops: int                  # part of `flops`: bias adds of conv/linear layers
     output_bytes: int
+    receptive_field: ReceptiveField | None  # None where it stops being defined (after flatten, linear, ...)
 
     @property
     def name(self) -> str:
@@ -43,7 +47,26 @@ class Totals:
     param_bytes: int
     activation_bytes: int  # all layer outputs of one forward pass (what torchinfo calls forward pass size)
     input_bytes: int
+    peak_activation_bytes: int  # inference: the most activations alive at once (freed after last use)
+    peak_layer: str             # where that peak is first reached
+    training: "TrainingMemory"
     flops_by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """A training step's memory: weights, their gradients, the optimizer's state, and every activation kept
+    for the backward pass (the input and all layer outputs). Framework overheads are not included."""
+
+    optimizer: str
+    params: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.gradients + self.optimizer_state + self.activations
 
 
 @dataclass(frozen=True)
@@ -65,17 +88,47 @@ class Summary:
         return [by_name.get(n, self.input_shape) for n in self.outputs]
 
 
-def check_options(batch: int, dtype: str) -> None:
+def check_options(batch: int, dtype: str, optimizer: str = "adam") -> None:
     if batch < 1:
         raise CnnCalcError(f"--batch must be at least 1; got {batch}", fix="Use e.g. --batch 8.")
     if dtype not in DTYPE_BYTES:
         raise CnnCalcError(f"unknown --dtype '{dtype}'", fix=f"Use one of {', '.join(DTYPE_BYTES)}.")
+    if optimizer not in OPTIMIZER_STATE:
+        raise CnnCalcError(f"unknown --optimizer '{optimizer}'", fix=f"Use one of {', '.join(OPTIMIZER_STATE)}.")
 
 
-def analyze(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
-    check_options(batch, dtype)
+def last_uses(network: Network) -> dict[str, int]:
+    """For each tensor, the index of the last layer reading it; network outputs live to the end."""
+    last = {NETWORK_INPUT: -1}
+    for index, layer in enumerate(network.layers):
+        last.setdefault(layer.name, index)
+        for name in layer.inputs:
+            last[name] = index
+    for name in network.outputs:
+        last[name] = len(network.layers)
+    return last
+
+
+def live_bytes(network: Network, input_bytes: int, output_bytes: list[int]) -> Iterator[tuple[int, int]]:
+    """(layer index, activation bytes alive while it runs: its inputs, its output and kept skips)."""
+    last = last_uses(network)
+    sizes = {NETWORK_INPUT: input_bytes}
+    live = input_bytes
+    for index, layer in enumerate(network.layers):
+        sizes[layer.name] = output_bytes[index]
+        live += output_bytes[index]
+        yield index, live
+        for name in set(layer.inputs) | {layer.name}:
+            if last.get(name, -1) <= index:
+                live -= sizes[name]
+
+
+def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Summary:
+    check_options(batch, dtype, optimizer)
     size = DTYPE_BYTES[dtype]
     shapes: dict[str, Shape] = {NETWORK_INPUT: network.input_shape}
+    fields: dict[str, ReceptiveField | None] = {
+        NETWORK_INPUT: ReceptiveField.of_input(len(network.input_shape) - 1)}
     rows = []
     for index, layer in enumerate(network.layers):
         ins = tuple(shapes[name] for name in layer.inputs)
@@ -84,18 +137,24 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
             params = layer.params(*ins)
             macs = layer.macs(*ins)
             extra = layer.extra_flops(*ins)
+            field_ = layer.receptive_field(tuple(fields[name] for name in layer.inputs), *ins)
         except ShapeError as err:
             raise err.at(network.where(layer, err.field)) from None
         shapes[layer.name] = out
+        fields[layer.name] = field_
         elements = _prod(out)
         rows.append(Row(
             index=index, layer=layer, input_shapes=tuple((batch, *s) for s in ins), output_shape=(batch, *out),
             params=params, macs=batch * macs, flops=batch * (2 * macs + extra),
             bias_flops=batch * extra if layer.category in ("conv", "linear") else 0,
-            output_bytes=batch * elements * size))
+            output_bytes=batch * elements * size, receptive_field=field_))
+    input_bytes = batch * _prod(network.input_shape) * size
+    peak_index, peak = max(live_bytes(network, input_bytes, [r.output_bytes for r in rows]),
+                           key=lambda item: item[1], default=(-1, input_bytes))
     return Summary(name=network.name, file=network.file, input_shape=(batch, *network.input_shape), batch=batch,
                    dtype=dtype, rows=tuple(rows), outputs=network.outputs,
-                   totals=_totals(rows, batch * _prod(network.input_shape) * size, size))
+                   totals=_totals(rows, input_bytes, size, peak, rows[peak_index].name if rows else NETWORK_INPUT,
+                                  optimizer))
 
 
 def _prod(shape: Iterable[int]) -> int:
@@ -105,7 +164,7 @@ def _prod(shape: Iterable[int]) -> int:
     return out
 
 
-def _totals(rows: list[Row], input_bytes: int, size: int) -> Totals:
+def _totals(rows: list[Row], input_bytes: int, size: int, peak: int, peak_layer: str, optimizer: str) -> Totals:
     trainable = sum(r.params.trainable for r in rows)
     non_trainable = sum(r.params.non_trainable for r in rows)
     categories = dict.fromkeys(FLOP_CATEGORIES, 0)
@@ -113,9 +172,13 @@ def _totals(rows: list[Row], input_bytes: int, size: int) -> Totals:
         category = r.layer.category
         categories["bias"] += r.bias_flops
         categories[category] += r.flops - r.bias_flops
+    activation_bytes = sum(r.output_bytes for r in rows)
+    training = TrainingMemory(optimizer, params=(trainable + non_trainable) * size, gradients=trainable * size,
+                              optimizer_state=OPTIMIZER_STATE[optimizer] * trainable * size,
+                              activations=input_bytes + activation_bytes)
     return Totals(
         params=trainable + non_trainable, trainable_params=trainable, non_trainable_params=non_trainable,
         macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows),
         param_bytes=(trainable + non_trainable) * size,
-        activation_bytes=sum(r.output_bytes for r in rows), input_bytes=input_bytes,
-        flops_by_category=categories)
+        activation_bytes=activation_bytes, input_bytes=input_bytes, peak_activation_bytes=peak,
+        peak_layer=peak_layer, training=training, flops_by_category=categories)

@@ -95,6 +95,8 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="Element type for memory:
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Override the spec's input shape, e.g. "
                                                                        "3,224,224 (one sample, channels first).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="For the training-memory estimate: sgd, "
+                                                                 "momentum or adam.")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file (atomically) "
                                                                          "instead of stdout.")]
 
@@ -108,15 +110,16 @@ def summarize(
     input_shape: InputOpt = None,
     format: FormatOpt = Format.table,
     columns: Annotated[Optional[str], typer.Option(
-        "--columns", help="More table columns, comma-separated: inputs, input, trainable, flops, memory, or "
-                          "'all'.")] = None,
+        "--columns", help="More table columns, comma-separated: inputs, input, trainable, flops, memory, rf "
+                          "(receptive field), or 'all'.")] = None,
+    optimizer: OptimizerOpt = "adam",
     output: OutputOpt = None,
 ) -> None:
     """Every layer's output shape, parameters and MACs, with totals."""
     from cnncalc import report
     from cnncalc.analyze import analyze
     chosen = report.choose_columns(columns)
-    summary = analyze(load_network(spec, input_shape), batch=batch, dtype=dtype)
+    summary = analyze(load_network(spec, input_shape), batch=batch, dtype=dtype, optimizer=optimizer)
     if format is Format.table:
         if output:
             raise CnnCalcError("--output needs a machine format", fix="Add --format json, markdown or csv.")

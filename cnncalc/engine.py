@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from cnncalc.analyze import Summary, analyze
+from cnncalc.analyze import Summary, analyze, last_uses, live_bytes
 from cnncalc.errors import CnnCalcError, WeightsError
 from cnncalc.fileio import write_atomic
 from cnncalc.kernels.conv import CHUNK_BYTES
@@ -162,18 +162,6 @@ def random_input(network: Network, batch: int, seed: int, dtype: str = "float32"
 
 # ---- memory ------------------------------------------------------------------------------------------------
 
-def last_uses(network: Network) -> dict[str, int]:
-    """For each tensor, the index of the last layer reading it (network outputs live to the end)."""
-    last = {NETWORK_INPUT: -1}
-    for index, layer in enumerate(network.layers):
-        last.setdefault(layer.name, index)
-        for name in layer.inputs:
-            last[name] = index
-    for name in network.outputs:
-        last[name] = len(network.layers)
-    return last
-
-
 @dataclass(frozen=True)
 class MemoryEstimate:
     weights: int
@@ -204,21 +192,15 @@ def _workspace(row: Any, itemsize: int) -> int:
 def estimate_memory(network: Network, summary: Summary, dtype: str = "float32") -> MemoryEstimate:
     """Peak memory of `execute`: weights, the activations alive together, and the largest kernel buffer."""
     itemsize = check_dtype(dtype).itemsize
-    last = last_uses(network)
-    sizes = {NETWORK_INPUT: prod(summary.input_shape) * itemsize}
-    live = sizes[NETWORK_INPUT]
-    peak, peak_layer, workspace, worst = live, NETWORK_INPUT, 0, live
-    for index, row in enumerate(summary.rows):
-        sizes[row.name] = prod(row.output_shape) * itemsize
-        live += sizes[row.name]
+    outputs = [prod(row.output_shape) * itemsize for row in summary.rows]
+    peak, peak_layer, workspace, worst = 0, NETWORK_INPUT, 0, 0
+    for index, live in live_bytes(network, prod(summary.input_shape) * itemsize, outputs):
+        row = summary.rows[index]
         temp = _workspace(row, itemsize)
         workspace = max(workspace, temp)
         worst = max(worst, live + temp)
         if live > peak:
             peak, peak_layer = live, row.name
-        for name in set(row.layer.inputs) | {row.name}:
-            if last.get(name, -1) <= index:
-                live -= sizes[name]
     weights = summary.totals.params * itemsize
     return MemoryEstimate(weights, peak, peak_layer, workspace, weights + worst)
 

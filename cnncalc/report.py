@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 from typing import Any, Callable
 
 from rich.console import Group
@@ -14,6 +15,7 @@ from rich.text import Text
 from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import Shape
+from cnncalc.layers._window import ReceptiveField
 
 SCHEMA_VERSION = 1
 _SI = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
@@ -44,6 +46,32 @@ def shape_text(shape: Shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def number(value: Fraction | int) -> int | float:
+    """Exact integers stay integers; fractions (after upsampling) become floats."""
+    value = Fraction(value)
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def _axes(values: tuple) -> str:
+    texts = [f"{number(v):g}" for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def rf_text(rf: ReceptiveField | None) -> str:
+    """'7x7 j2 @3.5': size per axis, jump (effective stride), centre of the first field."""
+    if rf is None:
+        return "-"
+    size = "x".join(f"{number(v):g}" for v in rf.size)
+    return f"{size} j{_axes(rf.jump)} @{_axes(rf.start)}"
+
+
+def rf_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
+    if rf is None:
+        return None
+    return {"size": [number(v) for v in rf.size], "jump": [number(v) for v in rf.jump],
+            "start": [number(v) for v in rf.start]}
+
+
 # column key -> (header, cell text, right-aligned)
 COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
     "index": ("#", lambda r: str(r.index), True),
@@ -58,6 +86,7 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
     "macs": ("MACs", lambda r: _count(r.macs), True),
     "flops": ("FLOPs", lambda r: _count(r.flops), True),
     "memory": ("Output memory", lambda r: human_bytes(r.output_bytes), True),
+    "rf": ("Receptive field", lambda r: rf_text(r.receptive_field), False),
 }
 DEFAULT_COLUMNS = ("index", "name", "type", "output", "config", "params", "macs")
 
@@ -109,6 +138,13 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
         ("Param memory", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
         ("Activations", f"{human_bytes(t.activation_bytes)} (all layer outputs, batch {summary.batch})"),
         ("Input memory", human_bytes(t.input_bytes)),
+        ("Peak inference", f"{human_bytes(t.param_bytes + t.peak_activation_bytes)} = weights + "
+                           f"{human_bytes(t.peak_activation_bytes)} of activations alive at once (at "
+                           f"'{t.peak_layer}')"),
+        (f"Training ({t.training.optimizer})",
+         f"{human_bytes(t.training.total)} = weights {human_bytes(t.training.params)} + gradients "
+         f"{human_bytes(t.training.gradients)} + optimizer state {human_bytes(t.training.optimizer_state)} + "
+         f"stored activations {human_bytes(t.training.activations)}"),
     ]
 
 
@@ -151,6 +187,7 @@ def to_dict(summary: Summary) -> dict[str, Any]:
             "macs": r.macs,
             "flops": r.flops,
             "output_bytes": r.output_bytes,
+            "receptive_field": rf_dict(r.receptive_field),
         } for r in summary.rows],
         "totals": {
             "params": t.params,
@@ -162,6 +199,12 @@ def to_dict(summary: Summary) -> dict[str, Any]:
             "param_bytes": t.param_bytes,
             "activation_bytes": t.activation_bytes,
             "input_bytes": t.input_bytes,
+            "peak_activation_bytes": t.peak_activation_bytes,
+            "peak_layer": t.peak_layer,
+            "peak_inference_bytes": t.param_bytes + t.peak_activation_bytes,
+            "training": {"optimizer": t.training.optimizer, "params": t.training.params,
+                         "gradients": t.training.gradients, "optimizer_state": t.training.optimizer_state,
+                         "activations": t.training.activations, "total": t.training.total},
         },
     }
 

@@ -125,3 +125,19 @@ def test_layers_lists_the_catalogue_and_the_conventions(runner):
         assert text in result.stdout
     detail = runner.invoke(app, ["layers", "Conv2DTranspose"])
     assert "conv_transpose2d" in detail.stdout and "output_padding" in detail.stdout
+
+
+def test_receptive_field_and_memory_in_table_and_json(runner, small):
+    table = runner.invoke(app, ["summarize", small, "--columns", "rf"])
+    assert "Receptive field" in table.stdout and "3x3 j1 @0.5" in table.stdout  # conv1, padding 1
+    assert "Peak inference" in table.stdout and "Training (adam)" in table.stdout
+    data = json.loads(runner.invoke(app, ["summarize", small, "-f", "json", "--optimizer", "momentum"]).stdout)
+    assert data["layers"][0]["receptive_field"] == {"size": [3, 3], "jump": [1, 1], "start": [0.5, 0.5]}
+    assert data["layers"][-1]["receptive_field"] is None  # after flatten and linear
+    training = data["totals"]["training"]
+    assert training["optimizer"] == "momentum"
+    assert training["gradients"] == 4 * TRAINABLE and training["optimizer_state"] == 4 * TRAINABLE
+    assert training["params"] == 4 * PARAMS
+    assert training["activations"] == data["totals"]["activation_bytes"] + data["totals"]["input_bytes"]
+    # conv1 output [8,32,32] and bn1's are alive together with the input: 3*32*32 + 2 * 8*32*32 floats
+    assert data["totals"]["peak_activation_bytes"] == 4 * (3 * 32 * 32 + 2 * 8 * 32 * 32)

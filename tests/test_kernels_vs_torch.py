@@ -127,6 +127,28 @@ def test_conv_chunked(monkeypatch):
         check(conv(x, wd, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 5), want_dw)
 
 
+@pytest.mark.parametrize("einsum_from", [0, 10**9])
+@pytest.mark.parametrize("case", [
+    ((2, 5, 9), (3,), (1,), ((1, 1),), (1,), 1),
+    ((1, 6, 7, 8), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    ((2, 4, 9, 9), (3, 2), (2, 1), ((0, 1), (1, 0)), (1, 2), 1),
+    ((1, 3, 6, 7), (3, 3), (1, 1), ((1, 1), (1, 1)), (2, 1), 3),       # multiplier 3
+    ((1, 3, 4, 5, 6), (2, 3, 3), (1, 1, 1), ((1, 0), (1, 1), (0, 2)), (1, 1, 1), 1),
+])
+def test_depthwise_paths(monkeypatch, case, einsum_from):
+    """Both depthwise kernels (einsum, and per-offset passes for few channels at stride 1)."""
+    shape, kernel, stride, pads, dilation, mult = case
+    monkeypatch.setattr(conv_mod, "EINSUM_MIN_CHANNELS", einsum_from)
+    rng = np.random.default_rng(11)
+    x = rand(rng, shape)
+    c = shape[1]
+    w = rand(rng, (c * mult, 1, *kernel))
+    b = rand(rng, (c * mult,))
+    got = conv(x, w, b, stride, pads, dilation, c)
+    want = CONV[len(kernel)](F.pad(t(x), torch_pad(pads)), t(w), t(b), stride, 0, dilation, c)
+    check(got, want)
+
+
 def test_conv_accepts_channels_last_input():
     """Kernels hand back channels-first views of channels-last memory; feeding one back in must work."""
     rng = np.random.default_rng(2)

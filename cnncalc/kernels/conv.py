@@ -7,7 +7,8 @@ channels-last buffer, so a following layer that goes channels-last again gets co
 
 - dense (groups == 1): im2col through an `as_strided` window view, copied chunk by chunk into one buffer kept
   under CHUNK_BYTES (big buffers are freshly zero-filled by the kernel on every call), one GEMM per chunk.
-- depthwise (groups == C_in): one fused multiply-accumulate (`np.einsum`) over the kernel offsets.
+- depthwise (groups == C_in): one fused multiply-accumulate (`np.einsum`) over the kernel offsets (few
+  channels at stride 1: a multiply and an add per offset over cache-sized blocks).
 - other groups: the same im2col with a group axis and one batched `np.matmul` over it.
 - transposed: one GEMM ([rows, C_in] x [C_in, kernel*C_out]), then col2im: accumulate each kernel offset into
   the output through strided slices, and crop the padding.
@@ -27,6 +28,8 @@ from cnncalc.layers._window import effective_kernel, window_count
 CHUNK_BYTES = 12 << 20  # largest im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
 CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
 MIN_CHUNK_BYTES = 1 << 20
+EINSUM_MIN_CHANNELS = 64  # depthwise: below this many channels (at stride 1) per-offset passes win
+FOLD_BIAS_MAX = 1024  # fold the bias into the GEMM for rows up to this many values
 CACHE_BYTES = 384 << 10  # one output block of the multiply-accumulate kernels (stays in L2)
 
 Pads = Sequence[tuple[int, int]]
@@ -91,20 +94,42 @@ def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
                 dst[i, h0:h0 + per, ..., c0:c0 + 32] = src[i, h0:h0 + per, ..., c0:c0 + 32]
 
 
-def blocks(batch: int, rows: int, row_bytes: int, budget: int) -> list[tuple[int, int, int, int]]:
-    """(n0, n1, h0, h1) blocks over the batch and the first spatial axis, each about `budget` bytes.
+Block = tuple[slice, ...]
 
-    A block is whole images or a run of rows within one image, so slicing a C-contiguous [N, H, ...] array
-    with it stays contiguous.
+
+def blocks(dims: Sequence[int], unit_bytes: int, budget: int) -> list[Block]:
+    """Index tuples that cut an array whose leading axes are `dims` (batch, then spatial) into blocks of about
+    `budget` bytes, `unit_bytes` per position.
+
+    Each block is a run along one axis with single indices before it and whole axes after it, so it selects
+    a C-contiguous part of a C-contiguous array: whole images when one fits, else rows of one image, else
+    (3-D, or very wide rows) parts of one row.
     """
-    image = max(rows * row_bytes, 1)
-    if image <= budget:
-        per = max(1, min(batch, budget // image))
-        per = -(-batch // -(-batch // per))  # even out the blocks
-        return [(n0, min(batch, n0 + per), 0, rows) for n0 in range(0, batch, per)]
-    per = max(1, budget // max(row_bytes, 1))
-    per = -(-rows // -(-rows // per))
-    return [(i, i + 1, h0, min(rows, h0 + per)) for i in range(batch) for h0 in range(0, rows, per)]
+    dims = list(dims)
+    steps = [prod(dims[i + 1:]) * unit_bytes for i in range(len(dims))]  # bytes per step along each axis
+    axis = next((i for i, step in enumerate(steps) if step <= budget), len(dims) - 1)
+    size = dims[axis]
+    per = max(1, min(size, budget // max(steps[axis], 1)))
+    per = -(-size // -(-size // per))  # even out the blocks
+    return [tuple(slice(i, i + 1) for i in prefix) + (slice(a, min(size, a + per)),)
+            for prefix in np.ndindex(*dims[:axis]) for a in range(0, size, per)]
+
+
+def block_size(block: Block, dims: Sequence[int]) -> int:
+    """Positions in one block (see `blocks`)."""
+    return prod(b.stop - b.start for b in block) * prod(dims[len(block):])
+
+
+def largest_block(plan: list[Block], dims: Sequence[int]) -> int:
+    return max(block_size(block, dims) for block in plan)
+
+
+def block_starts(block: Block, sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """(first index, count) along each spatial axis (`sizes`) for a block over (batch, *sizes)."""
+    spans = []
+    for axis, size in enumerate(sizes, start=1):
+        spans.append((block[axis].start, block[axis].stop - block[axis].start) if axis < len(block) else (0, size))
+    return spans
 
 
 def gemm_budget(row_bytes: int) -> int:
@@ -194,15 +219,23 @@ def _dense(xp, weight, bias, out, stride, dilation):
             y += bias
         return y
     win = windows(xp, out, kernel, stride, dilation)
-    plan = blocks(batch, out[0], prod(out[1:]) * k * xp.itemsize, gemm_budget(k * xp.itemsize))
-    buf = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:]) * k, xp.dtype)
-    for n0, n1, h0, h1 in plan:
-        part = win[n0:n1, h0:h1]
-        col = buf[:part.size]
-        np.copyto(col.reshape(part.shape), part)
-        target = _rows_view(y[n0:n1, h0:h1], out_ch)
-        np.matmul(col.reshape(-1, k), wm, out=target)
-        if bias is not None:
+    dims = (batch, *out)
+    plan = blocks(dims, k * xp.itemsize, gemm_budget(k * xp.itemsize))
+    most = largest_block(plan, dims)
+    # For short rows the bias rides along in the GEMM (a column of ones times a row of biases), saving a
+    # pass over the output; for long rows (K > FOLD_BIAS_MAX) the odd width slows the GEMM more than that.
+    fold = bias is not None and k <= FOLD_BIAS_MAX
+    buf = np.empty((most, k + fold), xp.dtype)
+    if fold:
+        buf[:, k] = 1
+        wm = np.concatenate([wm, bias[None, :]])
+    for block in plan:
+        part = win[block]
+        col = buf[:part.size // k]
+        np.copyto(col[:, :k].reshape(part.shape, copy=False), part)
+        target = _rows_view(y[block], out_ch)
+        np.matmul(col, wm, out=target)
+        if bias is not None and not fold:
             target += bias
     return y
 
@@ -210,23 +243,54 @@ def _dense(xp, weight, bias, out, stride, dilation):
 def _depthwise(xp, weight, bias, out, stride, dilation):
     """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset].
 
-    One `np.einsum` over the window view: a single fused multiply-accumulate pass with the channels as
-    the contiguous inner loop (measured 1.8x faster than a multiply and an add per kernel offset).
+    Usually one `np.einsum` over the window view: a single fused multiply-accumulate pass with the channels
+    as the contiguous inner loop (about 1.5-2x faster than a multiply and an add per kernel offset). With few
+    channels that inner loop is too short, and at stride 1 multiply-adds over whole (width x channel) rows win.
     """
     batch, c = xp.shape[0], xp.shape[-1]
     kernel = weight.shape[2:]
     r = len(kernel)
     mult = weight.shape[0] // c
-    wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, *kernel), (0, 1), (-2, -1)))  # [*k, C, m]
-    win = windows(xp, out, kernel, stride, dilation)  # [N, *out, *kernel, C]
-    outer, taps = "ABC"[:r], "ijk"[:r]
-    subscripts = f"n{outer}{taps}c,{taps}c->n{outer}c"
-    y = np.empty((batch, *out, c, mult), xp.dtype)
-    for j in range(mult):
-        np.einsum(subscripts, win, wk[..., j], out=y[..., j])
-    y = y.reshape(batch, *out, c * mult)
+    if mult == 1 and stride[-1] == 1 and c < EINSUM_MIN_CHANNELS:
+        y = _depthwise_rows(xp, weight, out, stride, dilation)
+    else:
+        wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, *kernel), (0, 1), (-2, -1)))  # [*k, C, m]
+        win = windows(xp, out, kernel, stride, dilation)  # [N, *out, *kernel, C]
+        outer, taps = "ABC"[:r], "ijk"[:r]
+        subscripts = f"n{outer}{taps}c,{taps}c->n{outer}c"
+        y = np.empty((batch, *out, c, mult), xp.dtype)
+        for j in range(mult):
+            np.einsum(subscripts, win, wk[..., j], out=y[..., j])
+        y = y.reshape(batch, *out, c * mult)
     if bias is not None:
         y += bias
+    return y
+
+
+def _depthwise_rows(xp, weight, out, stride, dilation):
+    """Depthwise at unit stride along the last axis, multiplier 1: per kernel offset a multiply and an add over
+    cache-sized blocks, with the weights tiled along the last axis so each runs over whole (width x C) rows."""
+    batch, c = xp.shape[0], xp.shape[-1]
+    kernel = weight.shape[2:]
+    wk = np.moveaxis(weight.reshape(c, -1), -1, 0)  # [offsets, C]
+    wk = np.ascontiguousarray(np.broadcast_to(wk[:, None, :], (wk.shape[0], out[-1], c)))  # [offsets, width, C]
+    y = np.empty((batch, *out, c), xp.dtype)
+    win = windows(xp, out, kernel, stride, dilation)
+    dims = (batch, *out)
+    plan = blocks(dims, c * xp.itemsize, CACHE_BYTES)
+    tmp = np.empty(largest_block(plan, dims) * c, xp.dtype)
+    offsets = list(np.ndindex(*kernel))
+    for block in plan:
+        acc = y[block]
+        part = win[block]
+        t = tmp[:acc.size].reshape(acc.shape)
+        for i, offset in enumerate(offsets):
+            src = part[(Ellipsis, *offset, slice(None))]
+            if i == 0:
+                np.multiply(src, wk[i], out=acc)
+            else:
+                np.multiply(src, wk[i], out=t)
+                acc += t
     return y
 
 
@@ -251,18 +315,19 @@ def _grouped(xp, weight, bias, out, stride, dilation, groups):
     y = np.empty((batch, *out, groups, og), xp.dtype)
     b = None if bias is None else bias.reshape(groups, og)
     win = windows(units(xp, cg), out, kernel, stride, dilation)  # [N, *out, *kernel, G] of cg-channel runs
-    plan = blocks(batch, out[0], prod(out[1:]) * k * groups * xp.itemsize, gemm_budget(k * groups * xp.itemsize))
-    most = max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * prod(out[1:])
+    dims = (batch, *out)
+    plan = blocks(dims, k * groups * xp.itemsize, gemm_budget(k * groups * xp.itemsize))
+    most = largest_block(plan, dims)
     buf = np.empty(most * k * groups, xp.dtype)
     res = np.empty(most * og * groups, xp.dtype)
-    for n0, n1, h0, h1 in plan:
-        part = np.moveaxis(win[n0:n1, h0:h1], -1, 0)  # [G, n, *out, *kernel]
+    for block in plan:
+        part = np.moveaxis(win[block], -1, 0)  # [G, n, *out, *kernel]
         rows = part.size // (groups * prod(kernel))
         col = buf[:rows * k * groups]
         np.copyto(units(col, cg).reshape(part.shape), part)
         product = res[:groups * rows * og].reshape(groups, rows, og)
         np.matmul(col.reshape(groups, rows, k), wg, out=product)
-        target = y[n0:n1, h0:h1].reshape(rows, groups, og, copy=False)
+        target = y[block].reshape(rows, groups, og, copy=False)
         np.copyto(units(target, og)[..., 0], units(product, og)[..., 0].T)
         if b is not None:
             target += b
@@ -292,14 +357,14 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
     wm = np.moveaxis(weight.reshape(groups, cg, og, *kernel), 2, -1).reshape(groups, cg, taps * og)
     wm = np.ascontiguousarray(wm)  # [G, cg, kernel*og]
     xl = channels_last(x)
-    inner = prod(sizes[1:])
-    plan = blocks(batch, sizes[0], inner * taps * cout * x.itemsize, CHUNK_BYTES)
-    buf = np.empty(max((n1 - n0) * (h1 - h0) for n0, n1, h0, h1 in plan) * inner * taps * cout, dtype)
+    dims = (batch, *sizes)
+    plan = blocks(dims, taps * cout * x.itemsize, CHUNK_BYTES)
+    buf = np.empty(largest_block(plan, dims) * taps * cout, dtype)
     offsets = list(np.ndindex(*kernel))
-    for n0, n1, h0, h1 in plan:
-        part = np.ascontiguousarray(xl[n0:n1, h0:h1])
+    for block in plan:
+        part = np.ascontiguousarray(xl[block])
+        lead = part.shape[:-1]
         rows = part.size // cin
-        lead = (n1 - n0, h1 - h0, *sizes[1:])
         if groups == 1:
             col = buf[:rows * taps * cout].reshape(rows, taps * cout)
             np.matmul(part.reshape(rows, cin), wm[0], out=col)
@@ -308,10 +373,10 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
             col = buf[:rows * taps * cout].reshape(groups, rows, taps * og)
             np.matmul(part.reshape(rows, groups, cg).transpose(1, 0, 2), wm, out=col)
             colv = np.moveaxis(col.reshape(groups, *lead, *kernel, og), 0, -2)  # [*lead, *kernel, G, og]
+        spans = block_starts(block, sizes)
         for offset in offsets:
-            index = [slice(n0, n1)]
-            for axis, (i, s, d) in enumerate(zip(offset, stride, dilation)):
-                first, count = (h0, h1 - h0) if axis == 0 else (0, sizes[axis])
+            index = [block[0]]
+            for (first, count), i, s, d in zip(spans, offset, stride, dilation):
                 start = first * s + i * d
                 index.append(slice(start, start + (count - 1) * s + 1, s))
             y[tuple(index)] += colv[(slice(None),) * (1 + r) + offset]

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cnncalc.kernels.conv import (CACHE_BYTES, Pads, blocks, channels_first, channels_last, is_channels_last,
+from cnncalc.kernels.conv import (CACHE_BYTES, Pads, block_starts, blocks, channels_first, channels_last, is_channels_last,
                                   pad_spatial, trim_pads)
 from cnncalc.layers._window import window_count
 
@@ -27,15 +27,14 @@ def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], s
     batch, c = xp.shape[0], xp.shape[-1]
     shape = (batch, *out, c)
     y = np.empty(shape, xp.dtype) if is_channels_last(xp) else channels_last(np.empty((batch, c, *out), xp.dtype))
-    inner = int(np.prod(out[1:], dtype=np.int64)) * c * xp.itemsize
     offsets = list(np.ndindex(*kernel))
-    for n0, n1, h0, h1 in blocks(batch, out[0], inner, CACHE_BYTES):
-        acc = y[n0:n1, h0:h1]
+    for block in blocks((batch, *out), c * xp.itemsize, CACHE_BYTES):
+        acc = y[block]
+        spans = block_starts(block, out)
         for i, offset in enumerate(offsets):
-            index = [slice(n0, n1)]
-            for axis, (o, s, k, d) in enumerate(zip(out, stride, offset, dilation)):
-                first, last = (h0, h1 - 1) if axis == 0 else (0, o - 1)
-                index.append(slice(first * s + k * d, last * s + k * d + 1, s))
+            index = [block[0]]
+            for (first, count), s, k, d in zip(spans, stride, offset, dilation):
+                index.append(slice(first * s + k * d, (first + count - 1) * s + k * d + 1, s))
             src = xp[tuple(index)]
             if i == 0:
                 np.copyto(acc, src)
@@ -107,9 +106,28 @@ def adaptive_pool(x, output_sizes, mode):
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max'; got {mode!r}")
     x = np.asarray(x)
-    y = channels_last(x)
+    last = is_channels_last(channels_last(x))  # work in the memory order the input has
+    y = channels_last(x) if last else x
+    first = 1 if last else 2
+    sizes = x.shape[2:]
+    if all(n % o == 0 for n, o in zip(sizes, output_sizes)):  # equal windows
+        lengths = tuple(n // o for n, o in zip(sizes, output_sizes))
+        if np.prod(lengths) <= 16:  # small: plain pooling with kernel = stride, one pass per offset
+            zero = ((0, 0),) * len(sizes)
+            if mode == "max":
+                return max_pool(x, lengths, lengths, zero, (1,) * len(sizes), False)
+            return avg_pool(x, lengths, lengths, zero, False, True)
+        # large (global pooling): one reshape, one reduction
+        split = list(y.shape[:first])
+        for n, o in zip(sizes, output_sizes):
+            split += [o, n // o]
+        split += y.shape[first + len(sizes):]
+        axes = tuple(first + 2 * i + 1 for i in range(len(sizes)))
+        blocked = y.reshape(split)
+        y = blocked.max(axis=axes) if mode == "max" else blocked.mean(axis=axes)
+        return channels_first(y) if last else y
     count = None  # product of the per-axis window lengths, for the average
-    for axis, (n, o) in enumerate(zip(x.shape[2:], output_sizes), start=1):
+    for axis, (n, o) in enumerate(zip(sizes, output_sizes), start=first):
         if n == o:
             continue
         before = (slice(None),) * axis
@@ -137,4 +155,4 @@ def adaptive_pool(x, output_sizes, mode):
         y = y / count.astype(y.dtype)
     elif np.shares_memory(y, x):  # every axis kept its size
         y = y.copy()
-    return channels_first(y)
+    return channels_first(y) if last else y

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncalc.kernels.conv import channels_first, channels_last
+from cnncalc.kernels.conv import channels_first, channels_last, is_channels_last
 
 MODES = ("nearest", "linear", "bilinear", "trilinear")
 
@@ -62,8 +62,9 @@ def upsample(x, sizes, scales, mode, align_corners):
     if len(sizes) != len(spatial) or len(scales) != len(spatial):
         raise ValueError(f"need one size and one scale per spatial axis of {x.shape}")
     ftype = x.dtype.type if np.issubdtype(x.dtype, np.floating) else np.float32
-    y = channels_last(x)
-    for axis, (n, o, scale) in enumerate(zip(spatial, sizes, scales), start=1):
+    last = is_channels_last(channels_last(x))  # work in the memory order the input has
+    y = channels_last(x) if last else x
+    for axis, (n, o, scale) in enumerate(zip(spatial, sizes, scales), start=1 if last else 2):
         before = (slice(None),) * axis
         if mode == "nearest":
             if o != n:
@@ -81,4 +82,4 @@ def upsample(x, sizes, scales, mode, align_corners):
         y = low
     if np.shares_memory(y, x):  # nothing was resized
         y = y.copy()
-    return channels_first(y)
+    return channels_first(y) if last else y

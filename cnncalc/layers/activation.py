@@ -119,6 +119,9 @@ class Softmax(_Elementwise):
     def hyper(self) -> str:
         return f"dim={self.dim}"
 
+    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+        return fields[0] if sample_axis(self.dim, x) == 0 else None  # over channels it stays local
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         import numpy as np
         axis = sample_axis(self.dim, x.shape[1:]) + 1

@@ -20,6 +20,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
 from cnncalc.errors import ShapeError
+from cnncalc.layers._window import ReceptiveField, widest
 
 Shape = tuple[int, ...]
 # strict: YAML `true` or `3.0` is not silently a size
@@ -108,6 +109,12 @@ class LayerBase(BaseModel):
     def hyper(self) -> str:
         """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
         return ""
+
+    def receptive_field(self, fields: tuple[ReceptiveField | None, ...], *in_shapes: Shape) -> ReceptiveField | None:
+        """The receptive field of this layer's output, from its inputs' fields. Default: each output value
+        sees one position of its input (element-wise kinds; normalisation statistics are not counted, as
+        in every receptive-field tool), and where branches meet, the widest path."""
+        return fields[0] if len(fields) == 1 else widest(fields)
 
     # ---- the witness ----------------------------------------------------------------------------------
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:

@@ -94,6 +94,9 @@ class Conv(_ConvBase):
         pads = self.padding if isinstance(self.padding, str) else W.pad_text(self.padding)
         return self._hyper(pads)
 
+    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+        return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]), self.dilation)
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.conv import conv
         pads = self.pads(x.shape[2:])
@@ -143,6 +146,9 @@ class ConvTranspose(_ConvBase):
         if set(self.output_padding) != {0}:
             text += f" op={W.axes_text(self.output_padding)}"
         return text
+
+    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+        return W.transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.conv import conv_transpose

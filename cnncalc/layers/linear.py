@@ -39,6 +39,9 @@ class Linear(LayerBase):
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
 
+    def receptive_field(self, fields: tuple, x: Shape) -> None:
+        return None  # mixes the whole last axis: no longer a local field
+
     def hyper(self) -> str:
         return f"out={self.out_features}" + ("" if self.bias else " no bias")
 

@@ -5,6 +5,7 @@ from math import prod
 from typing import Any, Literal
 
 from cnncalc.errors import ShapeError
+from cnncalc.layers._window import widest
 from cnncalc.layers.base import LayerBase, Shape, fmt_shape, sample_axis
 
 
@@ -61,6 +62,9 @@ class Concat(LayerBase):
 
     def hyper(self) -> str:
         return f"dim={self.dim}"
+
+    def receptive_field(self, fields: tuple, *xs: Shape) -> Any:
+        return widest(fields) if sample_axis(self.dim, xs[0]) == 0 else None
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
         import numpy as np

@@ -1,6 +1,7 @@
 """Pooling: max/min/average windows, adaptive and global pooling."""
 from __future__ import annotations
 
+from fractions import Fraction
 from math import prod
 from typing import Any, Literal
 
@@ -71,6 +72,10 @@ class _WindowPool(LayerBase):
         if set(self.window_dilation) != {1}:
             text += f" d={W.axes_text(self.window_dilation)}"
         return text + (" ceil" if self.ceil_mode else "")
+
+    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+        return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]),
+                                        self.window_dilation)
 
 
 class MaxPool(_WindowPool):
@@ -153,6 +158,19 @@ class AdaptivePool(LayerBase):
     def hyper(self) -> str:
         return "out=" + "x".join("-" if s is None else str(s) for s in self.output_size)
 
+    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+        """Windows vary in size: the field is the widest window's, the jump N/out on average."""
+        rf = fields[0]
+        if rf is None:
+            return None
+        size, jump, start = [], [], []
+        for r, j, s0, n, out in zip(rf.size, rf.jump, rf.start, x[1:], self.sizes(x[1:])):
+            windows = [-(-(i + 1) * n // out) - (i * n // out) for i in range(out)]
+            size.append(r + (max(windows) - 1) * j)
+            jump.append(j * Fraction(n, out))
+            start.append(s0 + Fraction(windows[0] - 1, 2) * j)
+        return W.ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.pool import adaptive_pool
         return adaptive_pool(x, self.sizes(x.shape[2:]), "max" if "max" in self.type else "avg")
@@ -175,6 +193,15 @@ class GlobalPool(LayerBase):
 
     def hyper(self) -> str:
         return "keepdims" if self.keepdims else ""
+
+    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+        """With keepdims the one output position sees the whole input; without, no spatial axis is left."""
+        rf = fields[0]
+        if rf is None or not self.keepdims:
+            return None
+        return W.ReceptiveField(tuple(r + (n - 1) * j for r, j, n in zip(rf.size, rf.jump, x[1:])),
+                                tuple(j * n for j, n in zip(rf.jump, x[1:])),
+                                tuple(s + Fraction(n - 1, 2) * j for s, j, n in zip(rf.start, rf.jump, x[1:])))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         axes = tuple(range(2, x.ndim))

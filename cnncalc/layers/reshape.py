@@ -1,6 +1,7 @@
 """Layers that move or resize data without weights: flatten, reshape, identity, padding, cropping, upsampling."""
 from __future__ import annotations
 
+from fractions import Fraction
 from math import floor, prod
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ class Flatten(LayerBase):
             raise ShapeError(f"start_dim={self.start_dim} comes after end_dim={self.end_dim} for an input "
                              f"{fmt_shape((1, *x))}", field="start_dim", fix="Swap them.")
         return (*x[:start], prod(x[start:end + 1]), *x[end + 1:])
+
+    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+        return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         start = sample_axis(self.start_dim, x.shape[1:]) + 1
@@ -62,6 +66,9 @@ class Reshape(LayerBase):
 
     def hyper(self) -> str:
         return fmt_shape(self.shape)
+
+    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+        return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return x.reshape(x.shape[0], *self.shape)
@@ -103,6 +110,11 @@ class ZeroPad2d(LayerBase):
 
     def hyper(self) -> str:
         return W.pad_text(self.padding)  # type: ignore[arg-type]
+
+    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+        if fields[0] is None:
+            return None
+        return fields[0].shifted([-before for before, _ in self.padding])  # type: ignore[union-attr]
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         import numpy as np
@@ -153,6 +165,11 @@ class Crop(LayerBase):
 
     def hyper(self) -> str:
         return "" if self.cropping is None else f"crop={self.cropping}"
+
+    def receptive_field(self, fields: tuple, *xs: Shape) -> Any:
+        if fields[0] is None:
+            return None
+        return fields[0].shifted([before for before, _ in self.crops(*xs)])
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
         crops = self.crops(*(x.shape[1:] for x in xs))
@@ -208,6 +225,18 @@ class Upsample(LayerBase):
         if min(out) < 1:
             raise ShapeError(f"output would be {list(out)}", field="scale_factor", fix="Use a larger scale.")
         return (x[0], *out)
+
+    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+        """Outputs are 1/scale input steps apart; nearest copies one input, linear modes blend two."""
+        rf = fields[0]
+        if rf is None:
+            return None
+        scales = [Fraction(s).limit_denominator(1000) if s is not None else Fraction(o, n)
+                  for s, n, o in zip(self.scales(len(x) - 1), x[1:], self.sizes(x[1:]))]
+        blend = 0 if self.mode == "nearest" else 1
+        return W.ReceptiveField(tuple(r + blend * j for r, j in zip(rf.size, rf.jump)),
+                                tuple(j / s for j, s in zip(rf.jump, scales)),
+                                tuple(s0 + Fraction(blend, 2) * j for s0, j in zip(rf.start, rf.jump)))
 
     def extra_flops(self, x: Shape) -> int:
         if self.mode == "nearest":
