@@ -149,6 +149,26 @@ def test_depthwise_paths(monkeypatch, case, einsum_from):
     check(got, want)
 
 
+@pytest.mark.parametrize("budget", [1, 300, 5000, 1 << 20])
+def test_blocks_3d(monkeypatch, budget):
+    """3-D blocks split along whichever axis fits the budget: images, depth rows, rows or parts of rows."""
+    for name in ("CHUNK_BYTES", "MIN_CHUNK_BYTES", "CACHE_BYTES"):
+        monkeypatch.setattr(conv_mod, name, budget)
+    monkeypatch.setattr(pool_mod, "CACHE_BYTES", budget)
+    rng = np.random.default_rng(12)
+    x = rand(rng, (2, 4, 5, 6, 7))
+    w, wt, wd = rand(rng, (3, 4, 3, 2, 3)), rand(rng, (4, 3, 2, 3, 2)), rand(rng, (4, 1, 3, 3, 3))
+    b = rand(rng, (3,))
+    pads = ((1, 1), (0, 1), (1, 0))
+    check(conv(x, w, b, (1, 2, 1), pads, (1, 1, 2), 1),
+          F.conv3d(F.pad(t(x), torch_pad(pads)), t(w), t(b), (1, 2, 1), 0, (1, 1, 2)))
+    check(conv(x, wd, None, (1, 1, 1), ((1, 1),) * 3, (1, 1, 1), 4), F.conv3d(t(x), t(wd), None, 1, 1, 1, 4))
+    check(conv_transpose(x, wt, None, (2, 1, 2), (1, 0, 1), (1, 1, 1), 1, (1, 0, 0)),
+          F.conv_transpose3d(t(x), t(wt), None, (2, 1, 2), (1, 0, 1), (1, 0, 0)))
+    check(max_pool(x, (2, 3, 2), (2, 2, 1), ((1, 1), (1, 1), (0, 0)), (1, 1, 2), True),
+          F.max_pool3d(t(x), (2, 3, 2), (2, 2, 1), (1, 1, 0), (1, 1, 2), True))
+
+
 def test_conv_accepts_channels_last_input():
     """Kernels hand back channels-first views of channels-last memory; feeding one back in must work."""
     rng = np.random.default_rng(2)
