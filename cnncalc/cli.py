@@ -66,12 +66,12 @@ def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:
     return shape
 
 
-def load_network(spec: str, input_shape: str | None) -> Any:
-    from cnncalc.spec import load, locate
+def load_network(spec: str, input_shape: str | None, overrides: list[str] | None = None) -> Any:
+    from cnncalc.spec import apply_overrides, load, locate
     path, bundled = locate(spec)
     if bundled:
         note(f"using the bundled spec '{spec}' ({path})")
-    network = load(path)
+    network = apply_overrides(load(path), overrides or [])
     if input_shape:
         network = network.with_input(parse_shape(input_shape))
     return network
@@ -97,6 +97,8 @@ InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Override
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="For the training-memory estimate: sgd, "
                                                                  "momentum or adam.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a layer's field without editing the file: --set conv1.stride=2 (repeatable).")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file (atomically) "
                                                                          "instead of stdout.")]
 
@@ -113,13 +115,14 @@ def summarize(
         "--columns", help="More table columns, comma-separated: inputs, input, trainable, flops, memory, rf "
                           "(receptive field), or 'all'.")] = None,
     optimizer: OptimizerOpt = "adam",
+    overrides: SetOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Every layer's output shape, parameters and MACs, with totals."""
     from cnncalc import report
     from cnncalc.analyze import analyze
     chosen = report.choose_columns(columns)
-    summary = analyze(load_network(spec, input_shape), batch=batch, dtype=dtype, optimizer=optimizer)
+    summary = analyze(load_network(spec, input_shape, overrides), batch=batch, dtype=dtype, optimizer=optimizer)
     if format is Format.table:
         if output:
             raise CnnCalcError("--output needs a machine format", fix="Add --format json, markdown or csv.")
@@ -160,6 +163,7 @@ def verify(
         "--max-memory", help="Refuse to run if the estimated peak exceeds this (e.g. 4GiB; default 80% of "
                              "available RAM).")] = None,
     format: FormatOpt = Format.table,
+    overrides: SetOpt = None,
 ) -> None:
     """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
 
@@ -172,7 +176,7 @@ def verify(
         raise CnnCalcError(f"verify has no {format.value} format", fix="Use --format table or json.")
     engine.check_dtype(dtype)
     is_array = input_arg is not None and (input_arg.endswith(".npy") or os.path.isfile(input_arg))
-    network = load_network(spec, None if is_array or input_arg is None else input_arg)
+    network = load_network(spec, None if is_array or input_arg is None else input_arg, overrides)
     x = engine.load_input(input_arg, network, dtype) if is_array else None
     summary = analyze(network, batch=x.shape[0] if x is not None else batch, dtype=dtype)
     used = engine.load_weights(weights, summary, dtype) if weights else \

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
 from pydantic import ValidationError
 
 from cnncalc.arith import evaluate
@@ -550,3 +551,51 @@ def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0)) -> Any:
                 raise _SubstitutionError(str(err), mark) from None
         raise _SubstitutionError(f"cannot read '{value}': write `$name` or `${{expression}}`", mark)
     return value
+
+
+# ---- --set overrides ---------------------------------------------------------------------------------------
+
+def apply_overrides(network: Network, assignments: list[str]) -> Network:
+    """`conv1.stride=2`: set a field of a named layer (after blocks are expanded), validated like the spec.
+
+    The value is read as YAML (`2`, `same`, `[1, 2]`, `true`). Keras field spellings are accepted."""
+    if not assignments:
+        return network
+    layers = {layer.name: layer for layer in network.layers}
+    changes: dict[str, dict[str, Any]] = {}
+    given: dict[str, list[str]] = {}
+    for text in assignments:
+        target, equals, value_text = text.partition("=")
+        layer_name, dot, field_name = target.strip().rpartition(".")
+        if not equals or not dot or not field_name:
+            raise SpecError(f"--set '{text}' is not LAYER.FIELD=VALUE", fix="Write e.g. --set conv1.stride=2.")
+        if layer_name not in layers:
+            raise SpecError(f"--set '{text}': no layer named '{layer_name}'",
+                            fix=did_you_mean(layer_name, layers) + "`cnncalc summarize` lists the names.")
+        try:
+            value = yaml.safe_load(value_text) if value_text.strip() else None
+        except yaml.YAMLError:
+            raise SpecError(f"--set '{text}': cannot read the value '{value_text}'",
+                            fix="Write a number, a word, or a [list].") from None
+        layer = layers[layer_name]
+        cls = type(layer)
+        field_name = FIELD_ALIASES.get(field_name, field_name) if field_name not in cls.model_fields else field_name
+        if field_name in ("type", "name", "inputs") or field_name not in cls.model_fields:
+            allowed = [f for f in cls.model_fields if f not in ("type", "name", "inputs")]
+            raise SpecError(f"--set '{text}': {layer.kind} has no field '{field_name}'",
+                            fix=did_you_mean(field_name, allowed) + f"{layer.kind} takes: {', '.join(allowed)}.")
+        changes.setdefault(layer_name, {})[field_name] = value
+        given.setdefault(layer_name, []).append(text)
+    new_layers = []
+    for layer in network.layers:
+        if layer.name in changes:
+            data = {**layer.model_dump(), **changes[layer.name]}
+            try:
+                layer = type(layer).model_validate(data)
+            except ValidationError as err:
+                origin = network.origins.get(layer.name, Origin((0, 0), {}))
+                origin = Origin(origin.mark, {}, "value from --set " + ", ".join(given[layer.name]))
+                loader = _Loader(network.file)
+                raise_all(loader.pydantic_errors(err, type(layer), layer.kind, layer.name, data, origin))
+        new_layers.append(layer)
+    return replace(network, layers=tuple(new_layers))

@@ -181,3 +181,27 @@ def test_huge_expansions_are_refused_before_expanding(text):
 def test_a_block_that_uses_itself_is_refused():
     message = error_of("input: [4]\nblocks:\n  loop: {layers: [relu, {block: loop}]}\nlayers:\n  - {block: loop}\n")
     assert "nest deeper" in message
+
+
+# ---- --set overrides ---------------------------------------------------------------------------------------
+from cnncalc.spec import apply_overrides  # noqa: E402
+
+
+def test_set_overrides_a_field_and_is_validated_like_the_spec():
+    net = apply_overrides(parse(BLOCKS), ["stem.stride=2", "layer1.0.conv1.padding=same", "stem.strides=2"])
+    by_name = {l.name: l for l in net.layers}
+    assert by_name["stem"].stride == (2, 2) and by_name["layer1.0.conv1"].padding == "same"
+    assert analyze(net).row("stem").output_shape == (1, 8, 16, 16)
+
+
+@pytest.mark.parametrize("assignment, words", [
+    ("stem.strid=2", "conv2d has no field 'strid'. Did you mean 'stride'?"),
+    ("stme.stride=2", "no layer named 'stme'. Did you mean 'stem'?"),
+    ("stem=2", "is not LAYER.FIELD=VALUE"),
+    ("stem.stride=0", "greater than 0; got 0"),
+    ("stem.stride=0", "value from --set stem.stride=0"),
+])
+def test_bad_set_is_a_clear_error(assignment, words):
+    with pytest.raises(CnnCalcError) as err:
+        apply_overrides(parse(BLOCKS, "net.yaml"), [assignment])
+    assert words in str(err.value)

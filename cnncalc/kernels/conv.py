@@ -284,12 +284,13 @@ def _depthwise_rows(xp, weight, out, stride, dilation):
         acc = y[block]
         part = win[block]
         t = tmp[:acc.size].reshape(acc.shape)
+        wb = wk[:, block[-1]] if len(block) == 1 + len(out) else wk  # the block splits the width itself
         for i, offset in enumerate(offsets):
             src = part[(Ellipsis, *offset, slice(None))]
             if i == 0:
-                np.multiply(src, wk[i], out=acc)
+                np.multiply(src, wb[i], out=acc)
             else:
-                np.multiply(src, wk[i], out=t)
+                np.multiply(src, wb[i], out=t)
                 acc += t
     return y
 
