@@ -99,6 +99,8 @@ OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="For the training
                                                                  "momentum or adam.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Override a layer's field without editing the file: --set conv1.stride=2 (repeatable).")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit with code 1 if there is any design warning "
+                                                           "(for CI pipelines).")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file (atomically) "
                                                                          "instead of stdout.")]
 
@@ -116,21 +118,36 @@ def summarize(
                           "(receptive field), or 'all'.")] = None,
     optimizer: OptimizerOpt = "adam",
     overrides: SetOpt = None,
+    strict: StrictOpt = False,
     output: OutputOpt = None,
 ) -> None:
-    """Every layer's output shape, parameters and MACs, with totals."""
+    """Every layer's output shape, parameters and MACs, with totals and design warnings."""
     from cnncalc import report
     from cnncalc.analyze import analyze
     chosen = report.choose_columns(columns)
-    summary = analyze(load_network(spec, input_shape, overrides), batch=batch, dtype=dtype, optimizer=optimizer)
+    from cnncalc.lint import lint
+    network = load_network(spec, input_shape, overrides)
+    summary = analyze(network, batch=batch, dtype=dtype, optimizer=optimizer)
+    warnings = lint(network, summary)
     if format is Format.table:
         if output:
             raise CnnCalcError("--output needs a machine format", fix="Add --format json, markdown or csv.")
-        show(report.summary_renderable(summary, chosen))
-        return
-    text = {Format.json: lambda: report.to_json(summary), Format.markdown: lambda: report.to_markdown(summary, chosen),
-            Format.csv: lambda: report.to_csv(summary)}[format]()
-    emit(text, output, inputs=[summary.file])
+        show(report.summary_renderable(summary, chosen, warnings))
+    else:
+        if format is Format.csv:
+            for w in warnings:
+                typer.echo(str(w), err=True)
+        text = {Format.json: lambda: report.to_json(summary, warnings),
+                Format.markdown: lambda: report.to_markdown(summary, chosen, warnings),
+                Format.csv: lambda: report.to_csv(summary)}[format]()
+        emit(text, output, inputs=[summary.file])
+    fail_if_strict(strict, warnings)
+
+
+def fail_if_strict(strict: bool, warnings: list) -> None:
+    if strict and warnings:
+        note(f"--strict: {len(warnings)} warning(s)")
+        raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
 def emit(text: str, output: str | None, inputs: list[str]) -> None:
@@ -164,6 +181,7 @@ def verify(
                              "available RAM).")] = None,
     format: FormatOpt = Format.table,
     overrides: SetOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
 
@@ -196,12 +214,15 @@ def verify(
     if save_output:
         engine.save_outputs(save_output, result.outputs, protected)
         note(f"wrote the output to {save_output}")
+    from cnncalc.lint import lint
+    warnings = lint(network, summary)
     if format is Format.json:
-        sys.stdout.write(verification_json(result))
+        sys.stdout.write(verification_json(result, warnings))
     else:
-        show(verification_renderable(result))
+        show(verification_renderable(result, warnings))
     if not result.passed:
         raise typer.Exit(ExitCode.CHECK_FAILED)
+    fail_if_strict(strict, warnings)
 
 
 @app.command()

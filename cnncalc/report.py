@@ -27,9 +27,9 @@ def _scaled(value: float) -> str:
 
 
 def human(n: int) -> str:
-    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G; a unit is used from half of it."""
+    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G; a unit is used from half of it (k from 1,000)."""
     for unit, scale in _SI:
-        if n >= 0.5 * scale:
+        if n >= max(0.5 * scale, 1000):
             return f"{_scaled(n / scale)} {unit}"
     return str(n)
 
@@ -158,11 +158,27 @@ def totals_panel(summary: Summary) -> Panel:
     return Panel(text, title="Totals", title_align="left", expand=False)
 
 
-def summary_renderable(summary: Summary, columns: list[str]) -> Group:
-    return Group(summary_table(summary, columns), totals_panel(summary))
+def warnings_text(warnings: list) -> Text:
+    text = Text()
+    for w in warnings:
+        text.append(f"{w}\n", style="yellow")
+    return text
 
 
-def to_dict(summary: Summary) -> dict[str, Any]:
+def summary_renderable(summary: Summary, columns: list[str], warnings: list | None = None) -> Group:
+    parts = [summary_table(summary, columns), totals_panel(summary)]
+    if warnings:
+        parts.append(warnings_text(warnings))
+    return Group(*parts)
+
+
+def warning_dicts(warnings: list) -> list[dict[str, Any]]:
+    return [{"layer": w.where.layer, "type": w.where.kind, "code": w.advice.code, "message": w.advice.message,
+             "fix": w.advice.fix, "field": w.advice.field, "line": w.where.line, "column": w.where.col}
+            for w in warnings]
+
+
+def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
     t = summary.totals
     return {
         "schema_version": SCHEMA_VERSION,
@@ -206,11 +222,12 @@ def to_dict(summary: Summary) -> dict[str, Any]:
                          "gradients": t.training.gradients, "optimizer_state": t.training.optimizer_state,
                          "activations": t.training.activations, "total": t.training.total},
         },
+        "warnings": warning_dicts(warnings or []),
     }
 
 
-def to_json(summary: Summary) -> str:
-    return json.dumps(to_dict(summary), indent=2) + "\n"
+def to_json(summary: Summary, warnings: list | None = None) -> str:
+    return json.dumps(to_dict(summary, warnings), indent=2) + "\n"
 
 
 def _markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
@@ -222,12 +239,14 @@ def _markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]
     return "\n".join(lines)
 
 
-def to_markdown(summary: Summary, columns: list[str]) -> str:
+def to_markdown(summary: Summary, columns: list[str], warnings: list | None = None) -> str:
     table = _markdown_table([COLUMNS[c][0] for c in columns],
                             [[COLUMNS[c][1](r) for c in columns] for r in summary.rows],
                             [COLUMNS[c][2] for c in columns])
     totals = "\n".join(f"- **{key}**: {value}" for key, value in totals_lines(summary))
-    return f"## {summary.name}\n\n{table}\n\n{totals}\n"
+    notes = "".join(f"- `{w.layer}` ({w.advice.code}): {w.advice.message}. {w.advice.fix}\n"
+                    for w in warnings or [])
+    return f"## {summary.name}\n\n{table}\n\n{totals}\n" + (f"\n### Warnings\n\n{notes}" if notes else "")
 
 
 CSV_FIELDS = ("index", "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from cnncalc.report import SCHEMA_VERSION, human_bytes, shape_text
+from cnncalc.report import SCHEMA_VERSION, human_bytes, shape_text, warning_dicts, warnings_text
 from cnncalc.verify import LayerCheck, Verification
 
 
@@ -59,15 +59,15 @@ def verification_summary(result: Verification) -> Text:
     return text
 
 
-def verification_renderable(result: Verification) -> Group:
-    return Group(verification_table(result), verification_summary(result))
+def verification_renderable(result: Verification, warnings: list | None = None) -> Group:
+    return Group(verification_table(result), verification_summary(result), warnings_text(warnings or []))
 
 
 def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def verification_json(result: Verification) -> str:
+def verification_json(result: Verification, warnings: list | None = None) -> str:
     m = result.memory
     data = {
         "schema_version": SCHEMA_VERSION,
@@ -85,5 +85,6 @@ def verification_json(result: Verification) -> str:
             "mean": _finite_or_none(c.mean), "std": _finite_or_none(c.std), "min": _finite_or_none(c.min),
             "max": _finite_or_none(c.max), "nan": c.nan, "inf": c.inf,
         } for c in result.checks],
+        "warnings": warning_dicts(warnings or []),
     }
     return json.dumps(data, indent=2) + "\n"

@@ -27,6 +27,7 @@ ADAPTIVE = {("avg", 1): F.adaptive_avg_pool1d, ("avg", 2): F.adaptive_avg_pool2d
             ("avg", 3): F.adaptive_avg_pool3d, ("max", 1): F.adaptive_max_pool1d,
             ("max", 2): F.adaptive_max_pool2d, ("max", 3): F.adaptive_max_pool3d}
 
+pytestmark = pytest.mark.oracle
 torch.set_num_threads(1)
 
 
@@ -372,6 +373,19 @@ def test_adaptive_pool(spatial, out, mode, dtype):
     x = rand(rng, (2, 3, *spatial), dtype)
     got = adaptive_pool(x, out, mode)
     check(got, ADAPTIVE[mode, len(spatial)](t(x), out), dtype)
+
+
+@pytest.mark.parametrize("channels_last_memory", [False, True])
+def test_global_average_stays_accurate(channels_last_memory):
+    """A large global average of positive values in float32: summed axis by axis, the error stays ~1e-6."""
+    rng = np.random.default_rng(10)
+    x = (np.abs(rng.standard_normal((1, 16, 160, 160))) + 3).astype(np.float32)
+    if channels_last_memory:
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    exact = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    got = adaptive_pool(x, (1, 1), "avg")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, exact, rtol=2e-6)
 
 
 def test_adaptive_identity_is_a_copy():

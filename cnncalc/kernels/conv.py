@@ -5,8 +5,10 @@ Public layout is PyTorch's: x [N, C, *spatial], conv weight [out, in/groups, *ke
 (kernel offset, channel) runs that copy fast, and the result is handed back as a channels-first *view* of the
 channels-last buffer, so a following layer that goes channels-last again gets contiguous memory for free.
 
-- dense (groups == 1): im2col through an `as_strided` window view, copied chunk by chunk into one buffer kept
-  under CHUNK_BYTES (big buffers are freshly zero-filled by the kernel on every call), one GEMM per chunk.
+- dense (groups == 1): im2col through an `as_strided` window view, copied chunk by chunk (about CHUNK_ROWS
+  GEMM rows, never above CHUNK_BYTES: buffers past glibc's 32 MiB mmap threshold come back zero-filled from
+  the kernel on every call) into one reused buffer, one GEMM per chunk; short rows carry the bias into the
+  GEMM. A 1x1 stride-1 convolution needs no im2col (and of channels-first input, no transposition either).
 - depthwise (groups == C_in): one fused multiply-accumulate (`np.einsum`) over the kernel offsets (few
   channels at stride 1: a multiply and an add per offset over cache-sized blocks).
 - other groups: the same im2col with a group axis and one batched `np.matmul` over it.
@@ -18,7 +20,7 @@ Arithmetic stays in the input's dtype (float32 in, float32 out).
 from __future__ import annotations
 
 from math import prod
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -106,6 +108,8 @@ def blocks(dims: Sequence[int], unit_bytes: int, budget: int) -> list[Block]:
     (3-D, or very wide rows) parts of one row.
     """
     dims = list(dims)
+    if 0 in dims:
+        return []
     steps = [prod(dims[i + 1:]) * unit_bytes for i in range(len(dims))]  # bytes per step along each axis
     axis = next((i for i, step in enumerate(steps) if step <= budget), len(dims) - 1)
     size = dims[axis]
@@ -121,7 +125,7 @@ def block_size(block: Block, dims: Sequence[int]) -> int:
 
 
 def largest_block(plan: list[Block], dims: Sequence[int]) -> int:
-    return max(block_size(block, dims) for block in plan)
+    return max((block_size(block, dims) for block in plan), default=0)
 
 
 def block_starts(block: Block, sizes: Sequence[int]) -> list[tuple[int, int]]:
@@ -163,9 +167,13 @@ def windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: S
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def _rows_view(block: np.ndarray, width: int) -> np.ndarray:
-    """A contiguous block as [rows, width] without copying (an error rather than a silent copy)."""
-    return block.reshape(-1, width, copy=False)
+def view(a: np.ndarray, *shape: int) -> np.ndarray:
+    """`a` reshaped *without copying*: the kernels write through these views, so a silent copy would lose
+    results (numpy >= 2.1 has a reshape keyword for this; this works from 1.26 on)."""
+    result = a.reshape(shape)
+    if result.size and not np.may_share_memory(result, a):
+        raise AssertionError(f"reshape of a {a.shape} array with strides {a.strides} to {shape} would copy")
+    return result
 
 
 # ---- convolution ----------------------------------------------------------------------------------------------
@@ -232,8 +240,8 @@ def _dense(xp, weight, bias, out, stride, dilation):
     for block in plan:
         part = win[block]
         col = buf[:part.size // k]
-        np.copyto(col[:, :k].reshape(part.shape, copy=False), part)
-        target = _rows_view(y[block], out_ch)
+        np.copyto(view(col[:, :k], *part.shape), part)
+        target = view(y[block], -1, out_ch)
         np.matmul(col, wm, out=target)
         if bias is not None and not fold:
             target += bias
@@ -328,7 +336,7 @@ def _grouped(xp, weight, bias, out, stride, dilation, groups):
         np.copyto(units(col, cg).reshape(part.shape), part)
         product = res[:groups * rows * og].reshape(groups, rows, og)
         np.matmul(col.reshape(groups, rows, k), wg, out=product)
-        target = y[block].reshape(rows, groups, og, copy=False)
+        target = view(y[block], rows, groups, og)
         np.copyto(units(target, og)[..., 0], units(product, og)[..., 0].T)
         if b is not None:
             target += b

@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from cnncalc.kernels.conv import (CACHE_BYTES, Pads, block_starts, blocks, channels_first, channels_last, is_channels_last,
-                                  pad_spatial, trim_pads)
+from cnncalc.kernels.conv import (CACHE_BYTES, Pads, block_starts, blocks, channels_first, channels_last,
+                                  is_channels_last, pad_spatial, trim_pads)
 from cnncalc.layers._window import window_count
 
 
@@ -100,8 +100,10 @@ def avg_pool(x, kernel, stride, pads, ceil_mode, count_include_pad):
 def adaptive_pool(x, output_sizes, mode):
     """PyTorch's adaptive_{avg,max}_poolNd: window i spans floor(i*N/out) .. ceil((i+1)*N/out).
 
-    Done one axis at a time (both reductions are separable over a box): an exact reshape when out divides N,
-    else a gather of [out, widest window] indices (short windows padded with a repeat for max, a zero for avg).
+    When out divides N on every axis the windows are equal: small ones are plain pooling with kernel = stride,
+    large ones (global pooling) one reshape and one reduction. Otherwise one axis at a time (both reductions
+    are separable over a box): a gather of [out, widest window] indices, short windows padded with a repeat
+    (max) or a zero (avg). Works in the input's memory order.
     """
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max'; got {mode!r}")
@@ -123,8 +125,13 @@ def adaptive_pool(x, output_sizes, mode):
             split += [o, n // o]
         split += y.shape[first + len(sizes):]
         axes = tuple(first + 2 * i + 1 for i in range(len(sizes)))
-        blocked = y.reshape(split)
-        y = blocked.max(axis=axes) if mode == "max" else blocked.mean(axis=axes)
+        y = y.reshape(split)
+        if mode == "max":
+            y = y.max(axis=axes)
+        else:  # one axis at a time, last first: float32 error grows with each sum's length, not the window's
+            for axis in reversed(axes):
+                y = y.sum(axis=axis)
+            y /= np.asarray(np.prod(lengths), y.dtype)
         return channels_first(y) if last else y
     count = None  # product of the per-axis window lengths, for the average
     for axis, (n, o) in enumerate(zip(sizes, output_sizes), start=first):

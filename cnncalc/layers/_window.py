@@ -203,3 +203,83 @@ def widest(fields: Sequence[ReceptiveField | None]) -> ReceptiveField | None:
     if any(f is None for f in fields) or len({len(f.size) for f in fields}) != 1:  # type: ignore[union-attr]
         return None
     return max(fields, key=lambda f: f.size)  # type: ignore[arg-type,return-value]
+
+
+# ---- design advice -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Advice:
+    """Something legal but probably not intended, with the numbers and a fix."""
+
+    code: str
+    message: str
+    fix: str
+    field: str | None = None
+
+
+def window_advice(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
+                  dilation: Sequence[int], ceil_mode: bool = False, same: bool = False) -> list[Advice]:
+    """Lost pixels, asymmetric 'same' padding, kernels larger than their input, dropped ceil_mode windows.
+    Axes with the same finding are reported together ('on H and W')."""
+    found: dict[tuple[str, str, str, str | None], list[str]] = {}
+
+    def note(axis: str, code: str, message: str, fix: str, field: str) -> None:
+        found.setdefault((code, message, fix, field), []).append(axis)
+
+    for axis, n, k, s, (before, after), d in zip(SPATIAL_AXES[len(sizes)], sizes, kernel, stride, pads, dilation):
+        span = effective_kernel(k, d)
+        reach = n + before + after - span
+        if span > n:
+            note(axis, "kernel-larger-than-input",
+                 f"the {'dilated ' if d > 1 else ''}kernel spans {span} but its input is only {n} on {{axes}} "
+                 "(the rest of every window is padding)",
+                 "Use a smaller kernel or dilation here, or downsample less before it.", "kernel_size")
+        if ceil_mode:
+            last_start = -(-reach // s) * s
+            if reach >= 0 and reach % s and last_start >= n + before:
+                note(axis, "ceil-mode-dropped-window",
+                     f"with ceil_mode the last window would start in the padding on {{axes}} ({last_start} >= "
+                     f"{n} + {before}), so PyTorch drops it",
+                     "Expect one output fewer than ceil() suggests, or lower the padding.", "ceil_mode")
+            continue
+        if span < s:
+            note(axis, "strided-gaps",
+                 f"stride {s} is larger than the kernel span {span} on {{axes}}: {s - span} of every {s} input "
+                 "pixels fall between windows and are never read",
+                 "Use a kernel at least as large as the stride, or average-pool before a stride-1 conv "
+                 "(as ResNet-D does for its downsampling shortcut).", "stride")
+        lost = (reach % s if reach >= 0 else 0) - after
+        if lost > 0:
+            note(axis, "lost-pixels",
+                 f"drops the last {lost} input pixel{'s' if lost > 1 else ''} on {{axes}}: ({n} + {before} + "
+                 f"{after} - {span}) mod {s} = {reach % s}, so no window covers {'them' if lost > 1 else 'it'}",
+                 _coverage_fix(n, span, s, before, after), "stride")
+        if same and before != after:
+            if span % 2 == 0:
+                why, fix = "an even kernel", f"For symmetric padding use an odd kernel, e.g. kernel_size: " \
+                    f"{k + 1} with padding: {effective_kernel(k + 1, d) // 2}."
+            else:
+                why, fix = f"stride {s}", f"For PyTorch-style symmetric padding use padding: {(span - 1) // 2} " \
+                    f"(output {(n + span - 1 - span) // s + 1})."
+            note(axis, "asymmetric-padding",
+                 f"'same' pads {before} at the start and {after} at the end of {{axes}} (TensorFlow's rule for "
+                 f"{why})", "Fine for a TensorFlow port. " + fix, "padding")
+    return [Advice(code, message.format(axes=" and ".join(axes)), fix, field)
+            for (code, message, fix, field), axes in found.items()]
+
+
+def _coverage_fix(n: int, span: int, stride: int, before: int, after: int) -> str:
+    options = []
+    for extra in range(1, stride):
+        if (n + before + after + extra - span) % stride == 0:
+            options.append(f"{extra} more padding at the end ([{before}, {after + extra}] on each such axis)")
+            break
+    for p in range(0, span):
+        if (n + 2 * p - span) % stride == 0 and n + 2 * p >= span:
+            options.append(f"padding: {p} (output {(n + 2 * p - span) // stride + 1})")
+            break
+    for s in range(stride - 1, 0, -1):
+        if (n + before + after - span) % s == 0:
+            options.append(f"stride: {s} (output {(n + before + after - span) // s + 1})")
+            break
+    return "To cover them use " + ", or ".join(options) + "." if options else "Change the input size."

@@ -20,7 +20,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
 from cnncalc.errors import ShapeError
-from cnncalc.layers._window import ReceptiveField, widest
+from cnncalc.layers._window import Advice, ReceptiveField, widest
 
 Shape = tuple[int, ...]
 # strict: YAML `true` or `3.0` is not silently a size
@@ -109,6 +109,10 @@ class LayerBase(BaseModel):
     def hyper(self) -> str:
         """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
         return ""
+
+    def advice(self, *in_shapes: Shape) -> list[Advice]:
+        """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
+        return []
 
     def receptive_field(self, fields: tuple[ReceptiveField | None, ...], *in_shapes: Shape) -> ReceptiveField | None:
         """The receptive field of this layer's output, from its inputs' fields. Default: each output value

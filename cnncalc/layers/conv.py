@@ -94,6 +94,18 @@ class Conv(_ConvBase):
         pads = self.padding if isinstance(self.padding, str) else W.pad_text(self.padding)
         return self._hyper(pads)
 
+    def advice(self, x: Shape) -> list[W.Advice]:
+        spatial = x[1:]
+        out = W.window_advice(spatial, self.kernel_size, self.stride, self.pads(spatial), self.dilation,
+                              same=self.padding == "same")
+        if set(spatial) == {1} and max(self.kernel_size) > 1:
+            out = [a for a in out if a.code != "kernel-larger-than-input"]
+            out.append(W.Advice("collapsed-input", f"its input is already 1x1 spatially, so its "
+                                f"{W.axes_text(self.kernel_size)} kernel sees only padding around one pixel",
+                                "Use a 1x1 kernel (or a linear layer) here, or downsample less earlier.",
+                                "kernel_size"))
+        return out
+
     def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
         return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]), self.dilation)
 

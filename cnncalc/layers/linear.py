@@ -4,6 +4,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Literal
 
+from cnncalc.layers._window import Advice
 from cnncalc.layers.base import Flag, LayerBase, Pos, Shape, Weight
 
 
@@ -38,6 +39,13 @@ class Linear(LayerBase):
 
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
+
+    def advice(self, x: Shape) -> list[Advice]:
+        if len(x) < 2:
+            return []
+        return [Advice("linear-on-spatial", f"acts on the last axis of a {len(x) + 1}-D input "
+                       f"[1, {', '.join(map(str, x))}], mixing only that axis (probably a missing flatten)",
+                       "Add a flatten (or global pooling) layer before it, unless this is intended.")]
 
     def receptive_field(self, fields: tuple, x: Shape) -> None:
         return None  # mixes the whole last axis: no longer a local field

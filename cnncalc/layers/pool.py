@@ -77,6 +77,10 @@ class _WindowPool(LayerBase):
         return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]),
                                         self.window_dilation)
 
+    def advice(self, x: Shape) -> list[W.Advice]:
+        return W.window_advice(x[1:], self.kernel_size, self.stride, self.pads(x[1:]), self.window_dilation,
+                               self.ceil_mode, same=self.padding == "same")
+
 
 class MaxPool(_WindowPool):
     type: Literal["maxpool1d", "maxpool2d", "maxpool3d", "minpool2d"]

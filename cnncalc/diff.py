@@ -1,0 +1,552 @@
+"""Two summaries -> what differs, layer by layer and in total. Builds output; never prints.
+
+Alignment (`align`) keeps both networks' order:
+
+1. Layers with the same name are paired, via `difflib.SequenceMatcher` over the two name sequences (names are
+   unique within a network, so this finds the longest runs of shared names; a layer that moved relative to
+   its neighbours is shown as removed in A and added in B rather than paired out of order).
+2. In each gap between name-paired layers, the remaining layers are paired by kind (a `SequenceMatcher`
+   over the kind sequences): a renamed layer of the same kind is one pair; layers left over are one-sided,
+   removed (only in A) or added (only in B). Within a gap, removed layers are listed before added ones.
+
+Every number here is computed from the two `Summary` objects; percentages are exact `Fraction`s of A's
+value (None when A's value is 0 and B's is not).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from fractions import Fraction
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from cnncalc.analyze import Row, Summary
+from cnncalc.layers import Shape
+from cnncalc.layers._window import ReceptiveField
+from cnncalc.report import human, human_bytes, number, rf_dict, rf_text, shape_text
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+# a layer's configuration for comparison: every field but where it sits in the network
+_NOT_CONFIG = {"name", "inputs"}
+
+
+# ---- alignment ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pair:
+    """One aligned position: a row of A and/or a row of B (None on the side where the layer is absent)."""
+
+    a: Row | None
+    b: Row | None
+
+    @property
+    def status(self) -> str:
+        return "removed" if self.b is None else "added" if self.a is None else "paired"
+
+
+def align(a: Summary, b: Summary) -> list[Pair]:
+    """Pair the rows of A and B: by name first, then by kind inside the gaps; see the module docstring."""
+    rows_a, rows_b = list(a.rows), list(b.rows)
+    pairs: list[Pair] = []
+    i = j = 0
+    matcher = SequenceMatcher(None, [r.name for r in rows_a], [r.name for r in rows_b], autojunk=False)
+    for block in matcher.get_matching_blocks():  # the last block is the (len_a, len_b, 0) sentinel
+        pairs += _align_by_kind(rows_a[i:block.a], rows_b[j:block.b])
+        pairs += [Pair(rows_a[block.a + k], rows_b[block.b + k]) for k in range(block.size)]
+        i, j = block.a + block.size, block.b + block.size
+    return pairs
+
+
+def _align_by_kind(rows_a: list[Row], rows_b: list[Row]) -> list[Pair]:
+    if not rows_a or not rows_b:
+        return [Pair(r, None) for r in rows_a] + [Pair(None, r) for r in rows_b]
+    matcher = SequenceMatcher(None, [r.kind for r in rows_a], [r.kind for r in rows_b], autojunk=False)
+    pairs: list[Pair] = []
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs += [Pair(ra, rb) for ra, rb in zip(rows_a[a1:a2], rows_b[b1:b2])]
+        else:  # replace, delete, insert: different kinds are different layers
+            pairs += [Pair(r, None) for r in rows_a[a1:a2]] + [Pair(None, r) for r in rows_b[b1:b2]]
+    return pairs
+
+
+# ---- per-layer differences ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change(Generic[T]):
+    """A value before (A) and after (B); None on the side where the layer does not exist."""
+
+    before: T | None
+    after: T | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    @property
+    def delta(self) -> int:
+        """B - A for counts (an absent side counts as 0)."""
+        return (self.after or 0) - (self.before or 0)  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One configuration field (PyTorch name) that differs, in JSON form (tuples as lists)."""
+
+    field: str
+    before: Any
+    after: Any
+
+    def text(self) -> str:
+        return f"{self.field} {value_text(self.before)} -> {value_text(self.after)}"
+
+
+# aspects in the order they are reported
+ASPECTS = ("name", "type", "config", "output_shape", "params", "macs", "flops", "receptive_field", "output_bytes")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What differs between the two rows of one pair. For a one-sided pair every aspect has one side None."""
+
+    pair: Pair
+    name: Change[str]
+    type: Change[str]
+    config: tuple[FieldChange, ...]  # same-kind pairs only (a kind change is `type`)
+    output_shape: Change[Shape]
+    params: Change[int]              # total (trainable + non-trainable)
+    trainable_params: Change[int]
+    macs: Change[int]
+    flops: Change[int]
+    receptive_field: Change[ReceptiveField]
+    output_bytes: Change[int]
+
+    @property
+    def a(self) -> Row | None:
+        return self.pair.a
+
+    @property
+    def b(self) -> Row | None:
+        return self.pair.b
+
+    @property
+    def status(self) -> str:
+        """'removed', 'added', 'changed' or 'same'."""
+        if self.pair.status != "paired":
+            return self.pair.status
+        return "changed" if self.changed else "same"
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The aspects that differ (all that exist on one side, for a one-sided pair)."""
+        out = []
+        for aspect in ASPECTS:
+            value = getattr(self, aspect)
+            if (bool(value) if aspect == "config" else value.changed):
+                out.append(aspect)
+        return tuple(out)
+
+    def summary(self) -> str:
+        """A short 'what changed' text for tables."""
+        if self.a is None:
+            return f"added ({self.b.kind})"  # type: ignore[union-attr]
+        if self.b is None:
+            return f"removed ({self.a.kind})"
+        parts = []
+        if self.name.changed:
+            parts.append(f"renamed {self.name.before} -> {self.name.after}")
+        if self.type.changed:
+            parts.append(f"type {self.type.before} -> {self.type.after}")
+        parts += [c.text() for c in self.config]
+        rest = [label for aspect, label in (("output_shape", "shape"), ("params", "params"), ("macs", "MACs"),
+                                            ("receptive_field", "RF"), ("output_bytes", "memory"))
+                if getattr(self, aspect).changed]
+        if rest and not parts:
+            parts.append("follows upstream: " + ", ".join(rest))  # its own config is unchanged
+        return "; ".join(parts)
+
+
+def config_of(row: Row) -> dict[str, Any]:
+    return row.layer.model_dump(mode="json", exclude=_NOT_CONFIG | {"type"})
+
+
+def difference(pair: Pair) -> Difference:
+    a, b = pair.a, pair.b
+
+    def change(get: Callable[[Row], Any]) -> Change:
+        return Change(get(a) if a is not None else None, get(b) if b is not None else None)
+
+    config: tuple[FieldChange, ...] = ()
+    if a is not None and b is not None and a.kind == b.kind:
+        ca, cb = config_of(a), config_of(b)
+        config = tuple(FieldChange(k, ca.get(k), cb.get(k)) for k in [*ca, *(k for k in cb if k not in ca)]
+                       if ca.get(k) != cb.get(k))
+    return Difference(
+        pair=pair, name=change(lambda r: r.name), type=change(lambda r: r.kind), config=config,
+        output_shape=change(lambda r: r.output_shape), params=change(lambda r: r.params.total),
+        trainable_params=change(lambda r: r.params.trainable), macs=change(lambda r: r.macs),
+        flops=change(lambda r: r.flops), receptive_field=change(lambda r: r.receptive_field),
+        output_bytes=change(lambda r: r.output_bytes))
+
+
+# ---- totals ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TotalChange:
+    """A network total in A and B; `percent` = 100 * (B - A) / A exactly, None when A is 0 and B is not."""
+
+    a: int
+    b: int
+
+    @property
+    def delta(self) -> int:
+        return self.b - self.a
+
+    @property
+    def percent(self) -> Fraction | None:
+        if self.a == 0:
+            return Fraction(0) if self.b == 0 else None
+        return Fraction(100 * (self.b - self.a), self.a)
+
+
+# total key -> (label, is bytes, value from a Summary)
+TOTALS: dict[str, tuple[str, bool, Callable[[Summary], int]]] = {
+    "params": ("Params", False, lambda s: s.totals.params),
+    "trainable_params": ("Trainable params", False, lambda s: s.totals.trainable_params),
+    "macs": ("MACs", False, lambda s: s.totals.macs),
+    "flops": ("FLOPs", False, lambda s: s.totals.flops),
+    "param_bytes": ("Param memory", True, lambda s: s.totals.param_bytes),
+    "activation_bytes": ("Activations", True, lambda s: s.totals.activation_bytes),
+    "peak_inference_bytes": ("Peak inference", True,
+                             lambda s: s.totals.param_bytes + s.totals.peak_activation_bytes),
+    "training_bytes": ("Training", True, lambda s: s.totals.training.total),
+}
+
+
+def final_receptive_field(summary: Summary) -> tuple[str | None, ReceptiveField | None]:
+    """The receptive field of the last layer (in list order) where it is defined, and that layer's name.
+
+    It stops being defined after flatten, linear and the like, so for a classifier this is the field
+    reached just before the head."""
+    for row in reversed(summary.rows):
+        if row.receptive_field is not None:
+            return row.name, row.receptive_field
+    return None, None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Summary
+    b: Summary
+    label_a: str
+    label_b: str
+    differences: tuple[Difference, ...]
+    totals: dict[str, TotalChange]
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [d.pair for d in self.differences]
+
+    @property
+    def changed(self) -> list[Difference]:
+        return [d for d in self.differences if d.status != "same"]
+
+    @property
+    def removed(self) -> list[Difference]:
+        return [d for d in self.differences if d.status == "removed"]
+
+    @property
+    def added(self) -> list[Difference]:
+        return [d for d in self.differences if d.status == "added"]
+
+    @property
+    def input_shape(self) -> Change[Shape]:
+        return Change(self.a.input_shape, self.b.input_shape)
+
+    @property
+    def output_shapes(self) -> Change[tuple[Shape, ...]]:
+        return Change(tuple(self.a.output_shapes()), tuple(self.b.output_shapes()))
+
+    @property
+    def receptive_field(self) -> tuple[Change[str], Change[ReceptiveField]]:
+        """(layer names, fields): see `final_receptive_field`."""
+        (na, ra), (nb, rb) = final_receptive_field(self.a), final_receptive_field(self.b)
+        return Change(na, nb), Change(ra, rb)
+
+    @property
+    def settings(self) -> dict[str, Change]:
+        """Analysis settings that differ between A and B (batch, dtype, optimizer)."""
+        out = {"batch": Change(self.a.batch, self.b.batch), "dtype": Change(self.a.dtype, self.b.dtype),
+               "optimizer": Change(self.a.totals.training.optimizer, self.b.totals.training.optimizer)}
+        return {k: v for k, v in out.items() if v.changed}
+
+    @property
+    def identical(self) -> bool:
+        return (not self.changed and not self.input_shape.changed and not self.output_shapes.changed
+                and not self.settings and all(t.delta == 0 for t in self.totals.values()))
+
+
+def _labels(a: Summary, b: Summary) -> tuple[str, str]:
+    if a.name != b.name:
+        return a.name, b.name
+    if a.file != b.file:
+        return a.file, b.file
+    return "A", "B"
+
+
+def compare(a: Summary, b: Summary, label_a: str | None = None, label_b: str | None = None) -> Comparison:
+    """Align A and B and compute every per-layer and total difference. Labels default to the networks'
+    names, or their files when the names are equal, or 'A' and 'B'."""
+    default_a, default_b = _labels(a, b)
+    return Comparison(a=a, b=b, label_a=label_a or default_a, label_b=label_b or default_b,
+                      differences=tuple(difference(p) for p in align(a, b)),
+                      totals={key: TotalChange(get(a), get(b)) for key, (_, _, get) in TOTALS.items()})
+
+
+# ---- text --------------------------------------------------------------------------------------------------
+
+def value_text(value: Any) -> str:
+    """A config value compactly: equal per-axis values collapse ([2, 2] -> 2, [[1, 1], [1, 1]] -> 1)."""
+    if isinstance(value, (list, tuple)):
+        if value and all(v == value[0] for v in value):
+            return value_text(value[0])
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def percent_text(percent: Fraction | None) -> str:
+    """Signed, with enough digits that a non-zero change never reads as 0: -38 %, +1.5 %, +0.0021 %."""
+    if percent is None:
+        return "new"
+    if percent == 0:
+        return "+0 %"
+    value = float(percent)
+    size = abs(value)
+    # two significant digits below 1 %, written out (never 1e-05)
+    decimals = 0 if size >= 9.5 else 1 if size >= 0.95 else 1 - math.floor(math.log10(size))
+    return f"{value:+.{decimals}f} %"
+
+
+def signed(n: int, as_bytes: bool = False) -> str:
+    """+1.23 M, -440 M, +12 KiB, 0."""
+    if n == 0:
+        return "0"
+    fmt = human_bytes if as_bytes else human
+    return ("+" if n > 0 else "-") + fmt(abs(n))
+
+
+def _layer_ref(row: Row) -> str:
+    return f"{row.name} ({row.kind})"
+
+
+def _listing(items: list[str], limit: int = 3) -> str:
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
+def _total_phrase(total: TotalChange, what: str) -> str:
+    if total.delta == 0:
+        return f"+0 {what}"
+    if total.percent is None:
+        return f"{signed(total.delta)} {what} (from 0)"
+    return f"{percent_text(total.percent)} {what}"
+
+
+def headline(comparison: Comparison) -> str:
+    """One sentence: what differs in B relative to A (inputs, settings, per-layer configuration, renames,
+    removed and added layers), then the total deltas as signed percentages of A."""
+    c = comparison
+    subject = f"{c.label_b} vs {c.label_a}"
+    if c.identical:
+        return (f"{subject}: no differences (same layers, shapes, parameters, MACs, receptive fields and "
+                "memory).")
+    parts = []
+    if c.input_shape.changed:
+        parts.append(f"input {shape_text(c.input_shape.before)} -> {shape_text(c.input_shape.after)}")
+    parts += [f"{key} {v.before} -> {v.after}" for key, v in c.settings.items()]
+    edits = []
+    for d in c.differences:
+        if d.status != "changed":
+            continue
+        texts = ([f"type {d.type.before} -> {d.type.after}"] if d.type.changed else []) + \
+            [f.text() for f in d.config]
+        if texts:
+            edits.append(f"{d.name.before} {', '.join(texts)}")
+        if d.name.changed:
+            edits.append(f"{d.name.before} renamed to {d.name.after}")
+    parts += edits[:4]
+    if len(edits) > 4:
+        parts.append(f"{len(edits) - 4} more layer changes")
+    removed = [_layer_ref(d.a) for d in c.removed if d.a is not None]
+    added = [_layer_ref(d.b) for d in c.added if d.b is not None]
+    if removed:
+        parts.append(f"{_listing(removed)} removed" if len(removed) == 1 else
+                     f"{len(removed)} layers removed ({_listing(removed)})")
+    if added:
+        parts.append(f"{_listing(added)} added" if len(added) == 1 else
+                     f"{len(added)} layers added ({_listing(added)})")
+    if not parts:  # only derived numbers moved (cannot happen with the same input and configs; kept honest)
+        parts.append("the same configuration gives different numbers")
+    t = c.totals
+    effects = [_total_phrase(t["macs"], "MACs"), _total_phrase(t["params"], "params"),
+               _total_phrase(t["peak_inference_bytes"], "peak inference memory")]
+    if c.output_shapes.changed:
+        effects.append("output " + ", ".join(shape_text(s) for s in c.output_shapes.before) + " -> " +
+                       ", ".join(shape_text(s) for s in c.output_shapes.after))
+    return f"{subject}: {'; '.join(parts)}: {', '.join(effects)}."
+
+
+# ---- tables ------------------------------------------------------------------------------------------------
+
+def _from_to(change: Change, text: Callable[[Any], str]) -> str:
+    before = "-" if change.before is None else text(change.before)
+    after = "-" if change.after is None else text(change.after)
+    return before if before == after else f"{before} -> {after}"
+
+
+def _rows(comparison: Comparison, all_rows: bool) -> list[Difference]:
+    return list(comparison.differences) if all_rows else comparison.changed
+
+
+# column header, right-aligned, cell text
+LAYER_COLUMNS: tuple[tuple[str, bool, Callable[[Difference], str]], ...] = (
+    ("A", False, lambda d: _layer_ref(d.a) if d.a else "-"),
+    ("B", False, lambda d: _layer_ref(d.b) if d.b else "-"),
+    ("Output shape", False, lambda d: _from_to(d.output_shape, shape_text)),
+    ("Params delta", True, lambda d: signed(d.params.delta)),
+    ("MACs delta", True, lambda d: signed(d.macs.delta)),
+    ("Receptive field", False, lambda d: _from_to(d.receptive_field, rf_text)),
+    ("What changed", False, lambda d: d.summary() or "-"),
+)
+TOTAL_HEADERS = ("Total", "A", "B", "Delta", "%")
+_STYLES = {"removed": "red", "added": "green", "changed": "yellow", "same": ""}
+
+
+def total_cells(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for key, (label, as_bytes, _) in TOTALS.items():
+        t = comparison.totals[key]
+        fmt = human_bytes if as_bytes else human
+        rows.append([label, fmt(t.a), fmt(t.b), signed(t.delta, as_bytes), percent_text(t.percent)])
+    (name_a, name_b), (rf_a, rf_b) = ((c.before, c.after) for c in comparison.receptive_field)
+    rows.append(["Receptive field", f"{rf_text(rf_a)} ({name_a or '-'})", f"{rf_text(rf_b)} ({name_b or '-'})",
+                 "same" if rf_a == rf_b else "changed", ""])
+    shapes = comparison.output_shapes
+    rows.append(["Output", ", ".join(map(shape_text, shapes.before)), ", ".join(map(shape_text, shapes.after)),
+                 "changed" if shapes.changed else "same", ""])
+    return rows
+
+
+def diff_renderable(comparison: Comparison, all_rows: bool = False) -> Group:
+    """The headline, a table of aligned layers (only those that differ unless `all_rows`), and the totals."""
+    c = comparison
+    labels = "" if (c.label_a, c.label_b) == ("A", "B") else f"A = {c.label_a}, B = {c.label_b}: "
+    shown = _rows(c, all_rows)
+    if shown:
+        title = labels + (f"{len(c.differences)} aligned layers" if all_rows else
+                          f"{len(c.changed)} of {len(c.differences)} aligned layers differ")
+        table: Any = Table(title=title, title_justify="left", header_style="bold")
+        for header, right, _ in LAYER_COLUMNS:
+            table.add_column(header, justify="right" if right else "left", overflow="fold")
+        for d in shown:
+            table.add_row(*(cell(d) for _, _, cell in LAYER_COLUMNS), style=_STYLES[d.status])
+    else:
+        table = Text(f"{labels}no differences in any of the {len(c.differences)} aligned layers.")
+    totals = Table(title="Totals", title_justify="left", header_style="bold")
+    for i, header in enumerate(TOTAL_HEADERS):
+        totals.add_column(header, justify="left" if i == 0 else "right", overflow="fold")
+    for row in total_cells(c):
+        totals.add_row(*row)
+    return Group(Text(headline(c)), table, totals)
+
+
+# ---- machine formats ---------------------------------------------------------------------------------------
+
+def _side(row: Row | None) -> dict[str, Any] | None:
+    return None if row is None else {"index": row.index, "name": row.name, "type": row.kind}
+
+
+def _counts(change: Change[int]) -> dict[str, Any]:
+    return {"a": change.before, "b": change.after, "delta": change.delta}
+
+
+def _difference_dict(d: Difference) -> dict[str, Any]:
+    shape = d.output_shape
+    return {
+        "status": d.status,
+        "a": _side(d.a),
+        "b": _side(d.b),
+        "changed": list(d.changed),
+        "config": [{"field": f.field, "a": f.before, "b": f.after} for f in d.config],
+        "output_shape": {"a": list(shape.before) if shape.before is not None else None,
+                         "b": list(shape.after) if shape.after is not None else None},
+        "params": _counts(d.params),
+        "trainable_params": _counts(d.trainable_params),
+        "macs": _counts(d.macs),
+        "flops": _counts(d.flops),
+        "output_bytes": _counts(d.output_bytes),
+        "receptive_field": {"a": rf_dict(d.receptive_field.before), "b": rf_dict(d.receptive_field.after)},
+    }
+
+
+def to_dict(comparison: Comparison, all_rows: bool = True) -> dict[str, Any]:
+    c = comparison
+    (name_a, name_b), (rf_a, rf_b) = ((ch.before, ch.after) for ch in c.receptive_field)
+    totals: dict[str, Any] = {
+        key: {"a": t.a, "b": t.b, "delta": t.delta, "percent": None if t.percent is None else number(t.percent)}
+        for key, t in c.totals.items()}
+    totals["receptive_field"] = {"a": rf_dict(rf_a), "b": rf_dict(rf_b), "layer_a": name_a, "layer_b": name_b,
+                                 "changed": rf_a != rf_b}
+    totals["output_shapes"] = {"a": [list(s) for s in c.output_shapes.before],
+                               "b": [list(s) for s in c.output_shapes.after], "changed": c.output_shapes.changed}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "a": c.label_a,
+        "b": c.label_b,
+        "files": {"a": c.a.file, "b": c.b.file},
+        "input_shapes": {"a": list(c.a.input_shape), "b": list(c.b.input_shape)},
+        "batch": {"a": c.a.batch, "b": c.b.batch},
+        "dtype": {"a": c.a.dtype, "b": c.b.dtype},
+        "identical": c.identical,
+        "headline": headline(c),
+        "counts": {"aligned": len(c.differences), "changed": len([d for d in c.differences
+                                                                  if d.status == "changed"]),
+                   "removed": len(c.removed), "added": len(c.added)},
+        "layers": [_difference_dict(d) for d in _rows(c, all_rows)],
+        "totals": totals,
+    }
+
+
+def diff_json(comparison: Comparison, all_rows: bool = True) -> str:
+    """schema_version 1; `layers` lists every aligned pair (with its `status`) unless all_rows=False."""
+    return json.dumps(to_dict(comparison, all_rows), indent=2) + "\n"
+
+
+def _markdown_table(headers: Iterable[str], rows: list[list[str]], right: list[bool]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def diff_markdown(comparison: Comparison, all_rows: bool = False) -> str:
+    c = comparison
+    shown = _rows(c, all_rows)
+    layers = _markdown_table([h for h, _, _ in LAYER_COLUMNS], [[cell(d) for _, _, cell in LAYER_COLUMNS]
+                                                                for d in shown],
+                             [r for _, r, _ in LAYER_COLUMNS]) if shown else "No layer differs."
+    totals = _markdown_table(TOTAL_HEADERS, total_cells(c), [False, True, True, True, True])
+    return f"## {c.label_a} -> {c.label_b}\n\n{headline(c)}\n\n{layers}\n\n{totals}\n"

@@ -1,0 +1,591 @@
+"""`cnncalc solve`: which (kernel_size, stride, padding, dilation) turn an input size into a wanted output size.
+
+Pure functions over plain data (one spatial axis at a time; sizes are ints) plus renderers that build
+Rich tables, JSON and Markdown and never print. The output-size arithmetic is `_window`'s, not restated here.
+
+Kinds
+- ``conv``: conv2d. ``out = floor((N + 2P - D(F-1) - 1) / S) + 1``.
+- ``conv_transpose``: conv_transpose2d. ``out = (N-1)S - 2P + D(F-1) + output_padding + 1`` with
+  ``output_padding < max(S, D)`` (PyTorch's rule).
+- ``pool``: a window pool without dilation, valid as maxpool2d *and* avgpool2d (``to_layer`` writes
+  maxpool2d). Pool solutions always have dilation 1 (avg pooling has none; asking for another raises).
+  PyTorch's pooling rule ``padding <= kernel_size // 2`` applies.
+
+No lost pixels (conv and pool)
+  Every input pixel must be read by at least one window tap. A window reaches padded positions
+  ``i*S + j*D`` (window i, tap j); the input occupies positions ``P .. P+N-1``. Two ways to lose pixels:
+  - at the end: with ``r = (N + 2P - D(F-1) - 1) mod S``, the last ``r`` padded positions are never read;
+    that is harmless while they are padding, so the rule is ``r <= P`` (``r == 0`` when ``P == 0``).
+    ResNet's ``k3 s2 p1`` on 224 has ``r = 1``: only the right padding column is skipped, no pixel.
+  - in between: a stride larger than the kernel (a 1x1 stride-2 conv), or a dilation sharing a factor with
+    the stride (``k3 d2 s2`` reads only even positions), skips pixels inside the input.
+  Transposed convolutions have no such notion (every input value is scattered).
+
+Default search ranges (when a constraint is not given)
+  kernel_size 1..11; stride 1..max(8, largest kernel) (a stride above the kernel always skips pixels,
+  except when the output is 1); dilation 1..4 (1 for pools and for kernel_size 1, where it means nothing);
+  padding 0..D(F-1) (the effective kernel - 1; more would add windows that read only padding), for pools
+  0..kernel_size//2; ``max_padding`` lowers that cap. When the output is 1 (or a transposed input is 1) the
+  stride changes nothing, so only the simplest stride is kept.
+
+"Simplest first": solutions are sorted by `Solution.sort_key`, lexicographically:
+  1. dilation 1 before dilation > 1;
+  2. output_padding 0 before > 0 (transposed);
+  3. regular padding before irregular: 0 ('valid') or (D(F-1))//2 (centred, 'same'-like) first;
+  4. fewer non-default values (stride 1, or = kernel_size for pools; padding 0; dilation 1; output_padding 0);
+  5. smaller kernel_size, stride, padding, dilation, output_padding.
+  So 224 -> 112 with kernel 3 gives stride 2, padding 1 first; 224 -> 224 gives stride 1, padding 1.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass
+from math import gcd
+from typing import Any, Iterable, Iterator, Sequence
+
+from rich.table import Table
+
+from cnncalc.errors import CnnCalcError, ShapeError
+from cnncalc.layers import _window as W
+from cnncalc.report import SCHEMA_VERSION, _markdown_table
+
+KINDS = ("conv", "conv_transpose", "pool")
+LAYER_TYPES = {"conv": "conv2d", "conv_transpose": "conv_transpose2d", "pool": "maxpool2d"}
+KIND_LABELS = {"conv": "convolution", "conv_transpose": "transposed convolution", "pool": "pooling window"}
+DEFAULT_KERNELS = tuple(range(1, 12))
+DEFAULT_DILATIONS = tuple(range(1, 5))
+MIN_DEFAULT_MAX_STRIDE = 8
+DEFAULT_LIMIT = 10
+
+
+# ---- solutions -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Solution:
+    """One layer's hyper-parameters along one spatial axis, named as in the layer catalogue."""
+
+    kind: str  # 'conv' | 'conv_transpose' | 'pool'
+    kernel_size: int
+    stride: int
+    padding: int
+    dilation: int = 1
+    output_padding: int = 0  # transposed only
+
+    @property
+    def effective_kernel(self) -> int:
+        return W.effective_kernel(self.kernel_size, self.dilation)
+
+    def fields(self) -> dict[str, int]:
+        """Catalogue field names: kernel_size, stride, padding, then dilation (not for pools) and
+        output_padding (transposed only)."""
+        out = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        if self.kind != "pool":
+            out["dilation"] = self.dilation
+        if self.kind == "conv_transpose":
+            out["output_padding"] = self.output_padding
+        return out
+
+    def to_layer(self, out_channels: int | None = None) -> dict[str, Any]:
+        """A spec layer: {type: conv2d|conv_transpose2d|maxpool2d, ...fields}. Convolutions need
+        `out_channels` in a spec: give it here (it is left out when None)."""
+        layer: dict[str, Any] = {"type": LAYER_TYPES[self.kind]}
+        if out_channels is not None and self.kind != "pool":
+            layer["out_channels"] = out_channels
+        layer.update(self.fields())
+        return layer
+
+    def output_size(self, size_in: int) -> int:
+        """The output size for this input size (`_window`'s rules; < 1 possible for conv/pool)."""
+        if self.kind == "conv_transpose":
+            return W.transposed_output((size_in,), (self.kernel_size,), (self.stride,), (self.padding,),
+                                       (self.dilation,), (self.output_padding,))[0]
+        return W.window_count(size_in, self.kernel_size, self.stride, (self.padding, self.padding),
+                              self.dilation)
+
+    def lost_pixels(self, size_in: int) -> int:
+        """How many input pixels no window reads (always 0 for transposed convolutions)."""
+        if self.kind == "conv_transpose":
+            return 0
+        return lost_pixels(size_in, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def formula(self, size_in: int) -> str:
+        """The output-size rule with the numbers filled in: 'floor((224 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 112'."""
+        result = self.output_size(size_in)
+        if self.kind == "conv_transpose":  # as _window.transposed_output writes it
+            return (f"({size_in}-1)*{self.stride} - 2*{self.padding} + {self.dilation}*({self.kernel_size}-1) "
+                    f"+ {self.output_padding} + 1 = {result}")
+        text = W.formula("N", size_in, self.kernel_size, self.stride, (self.padding, self.padding),
+                         self.dilation, False, result)
+        return text.split(" = ", 1)[1]
+
+    def short(self) -> str:
+        """'k=3 s=2 p=1' (+ ' d=2', ' op=1' when not default), as `cnncalc summarize` shows a layer."""
+        text = f"k={self.kernel_size} s={self.stride} p={self.padding}"
+        if self.dilation != 1:
+            text += f" d={self.dilation}"
+        if self.output_padding:
+            text += f" op={self.output_padding}"
+        return text
+
+    def sort_key(self) -> tuple[int, ...]:
+        """Smaller is simpler; see the module docstring."""
+        default_stride = self.kernel_size if self.kind == "pool" else 1
+        regular = self.padding in (0, (self.effective_kernel - 1) // 2)
+        non_default = ((self.stride != default_stride) + (self.padding != 0) + (self.dilation != 1)
+                       + (self.output_padding != 0))
+        return (int(self.dilation != 1), int(self.output_padding != 0), int(not regular), non_default,
+                self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Layers applied in order, with every size on the way (sizes[0] = input, sizes[-1] = output).
+    Iterating, len() and indexing act on the layers, as for a tuple of solutions."""
+
+    layers: tuple[Solution, ...]
+    sizes: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[Solution]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Solution:
+        return self.layers[index]
+
+    @property
+    def distinct(self) -> int:
+        """How many different layer configurations it uses (1: the same layer repeated)."""
+        return len(set(self.layers))
+
+    def sort_key(self) -> tuple[int, ...]:
+        """Fewer dilated/output-padded layers, then fewer distinct configurations, then the summed layer keys."""
+        total = _add_keys(s.sort_key() for s in self.layers)
+        return (total[0], total[1], self.distinct, *total[2:])
+
+
+def _add_keys(keys: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
+    return tuple(sum(column) for column in zip(*keys))
+
+
+def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """How many of the `size` input pixels no tap of any window reads (symmetric padding, floor mode)."""
+    out = W.window_count(size, kernel, stride, (padding, padding), dilation)
+    if out < 1:
+        return size
+    last_read = (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1  # padded position
+    if dilation == 1 and (kernel >= stride or out == 1):  # windows overlap or touch: one contiguous run
+        return max(0, padding + size - 1 - last_read)
+    read = bytearray(size + 2 * padding)
+    for tap in range(kernel):
+        start = tap * dilation
+        read[start:start + (out - 1) * stride + 1:stride] = b"\x01" * out
+    return read[padding:padding + size].count(0)
+
+
+def _loses_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int, out: int) -> bool:
+    """`lost_pixels(...) > 0`, with the cheap necessary conditions first (the search calls this a lot)."""
+    if padding + size - 1 > (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1:
+        return True  # the input's last pixels lie beyond the last window
+    if size > 1 and gcd(stride if out > 1 else 0, dilation) > 1:
+        return True  # every tap lands on a multiple of that common factor
+    if out * kernel < size:
+        return True  # fewer taps than pixels
+    return lost_pixels(size, kernel, stride, padding, dilation) > 0
+
+
+# ---- the search space ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Space:
+    kind: str
+    kernels: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    max_padding: int | None
+
+    def describe(self) -> str:
+        parts = [f"kernel_size {_values_text(self.kernels)}", f"stride {_values_text(self.strides)}"]
+        if self.kind != "pool":
+            parts.append(f"dilation {_values_text(self.dilations)}")
+        if self.max_padding is not None:
+            parts.append(f"padding <= {self.max_padding}")
+        return ", ".join(parts)
+
+
+def _values_text(values: Sequence[int]) -> str:
+    if len(values) > 2 and list(values) == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+def _positive(value: Any, what: str, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CnnCalcError(f"{what} must be a positive integer; got {value!r}", fix=fix)
+    return value
+
+
+def _values(values: Iterable[int] | None, default: Sequence[int], what: str, option: str) -> tuple[int, ...]:
+    if values is None:
+        return tuple(default)
+    if isinstance(values, int) and not isinstance(values, bool):
+        values = (values,)
+    chosen = tuple(sorted({_positive(v, what, f"Give {option} one or more positive integers.")
+                           for v in values}))
+    if not chosen:
+        raise CnnCalcError(f"no {what} to try", fix=f"Give {option} one or more positive integers, or leave it out.")
+    return chosen
+
+
+def _space(kind: str, kernels: Iterable[int] | None, strides: Iterable[int] | None,
+           dilations: Iterable[int] | None, max_padding: int | None) -> _Space:
+    if kind not in KINDS:
+        raise CnnCalcError(f"unknown layer kind {kind!r}", fix=f"Choose one of: {', '.join(KINDS)}.")
+    kernel_values = _values(kernels, DEFAULT_KERNELS, "kernel_size", "--kernel")
+    stride_values = _values(strides, range(1, max(MIN_DEFAULT_MAX_STRIDE, kernel_values[-1]) + 1), "stride",
+                            "--stride")
+    if kind == "pool":
+        dilation_values = _values(dilations, (1,), "dilation", "--dilation")
+        if dilation_values != (1,):
+            raise CnnCalcError("pool solutions have no dilation (avgpool2d has none)",
+                               fix="Leave --dilation out for --kind pool, or use --kind conv.")
+    else:
+        dilation_values = _values(dilations, DEFAULT_DILATIONS, "dilation", "--dilation")
+    if max_padding is not None and (isinstance(max_padding, bool) or not isinstance(max_padding, int)
+                                    or max_padding < 0):
+        raise CnnCalcError(f"max_padding must be an integer >= 0; got {max_padding!r}",
+                           fix="Give --max-padding 0 or more, or leave it out.")
+    return _Space(kind, kernel_values, stride_values, dilation_values, max_padding)
+
+
+def _check_size(value: Any, what: str) -> int:
+    return _positive(value, f"the {what} size", f"Give --{'in' if what == 'input' else 'out'} a size of 1 or more "
+                                                 "(one spatial axis, e.g. 224).")
+
+
+def _moves(size_in: int, space: _Space, lo: int = 1, hi: int | None = None) -> dict[int, list[Solution]]:
+    """Every exact, lossless layer in `space` from `size_in`, by output size (within lo..hi), simplest first."""
+    found: dict[int, list[Solution]] = {}
+    transposed = space.kind == "conv_transpose"
+    for kernel in space.kernels:
+        dilations = space.dilations if kernel > 1 else space.dilations[:1]  # D means nothing for a 1-tap kernel
+        for dilation in dilations:
+            span = W.effective_kernel(kernel, dilation)
+            cap = kernel // 2 if space.kind == "pool" else span - 1
+            if space.max_padding is not None:
+                cap = min(cap, space.max_padding)
+            for stride in space.strides:
+                if transposed:
+                    if not _transposed_moves(found, size_in, kernel, stride, dilation, cap, lo, hi):
+                        break  # even the smallest output is too large: larger strides only grow it
+                    continue
+                if W.window_count(size_in, kernel, stride, (cap, cap), dilation) < lo:
+                    break  # larger strides only shrink the output further
+                for padding in range(cap + 1):
+                    out = W.window_count(size_in, kernel, stride, (padding, padding), dilation)
+                    if out < lo or (hi is not None and out > hi):
+                        continue
+                    if not _loses_pixels(size_in, kernel, stride, padding, dilation, out):
+                        found.setdefault(out, []).append(
+                            Solution(space.kind, kernel, stride, padding, dilation))
+    for out, solutions in found.items():
+        solutions.sort(key=Solution.sort_key)
+        if (out == 1 and not transposed) or (size_in == 1 and transposed):  # the stride changes nothing
+            seen: set[tuple[int, ...]] = set()
+            kept = []
+            for s in solutions:
+                same = (s.kernel_size, s.padding, s.dilation, s.output_padding)
+                if same not in seen:
+                    seen.add(same)
+                    kept.append(s)
+            found[out] = kept
+    return found
+
+
+def _transposed_moves(found: dict[int, list[Solution]], size_in: int, kernel: int, stride: int, dilation: int,
+                      cap: int, lo: int, hi: int | None) -> bool:
+    """Add the exact layers for one (kernel, stride, dilation); False when every output is above `hi`."""
+    top_pad = max(stride, dilation) - 1  # PyTorch: output_padding < max(stride, dilation)
+    fits = False
+    for padding in range(cap + 1):
+        try:  # the largest output for this padding; output_padding adds one per step below it
+            top = W.transposed_output((size_in,), (kernel,), (stride,), (padding,), (dilation,), (top_pad,))[0]
+        except ShapeError:
+            return True  # more padding only shrinks it further
+        if hi is not None and top - top_pad > hi:
+            continue
+        fits = True
+        for output_padding in range(top_pad + 1):
+            out = top - top_pad + output_padding
+            if out >= max(lo, 1) and (hi is None or out <= hi):
+                found.setdefault(out, []).append(
+                    Solution("conv_transpose", kernel, stride, padding, dilation, output_padding))
+    return fits
+
+
+def _no_solution(size_in: int, size_out: int, space: _Space) -> CnnCalcError:
+    label = KIND_LABELS[space.kind]
+    reachable = _moves(size_in, space)
+    what = "without losing input pixels" if space.kind != "conv_transpose" else "exactly"
+    message = f"no {label} with {space.describe()} turns {size_in} into {size_out} {what}"
+    below = max((o for o in reachable if o < size_out), default=None)
+    above = min((o for o in reachable if o > size_out), default=None)
+    nearest = [f"{o} ({reachable[o][0].short()})" for o in (below, above) if o is not None]
+    fix = f"Nearest outputs it can reach: {' and '.join(nearest)}." if nearest else \
+        f"No output at all is reachable from {size_in} that way."
+    if space.kind != "conv_transpose" and size_out > size_in:
+        fix += (" A convolution or pool grows its input only by its padding; to upsample, use "
+                "--kind conv_transpose.")
+    elif space.kind == "conv_transpose" and size_out < size_in:
+        fix += " To downsample, use --kind conv or pool."
+    fix += " Or widen the search: --kernel, --stride, --dilation."
+    return CnnCalcError(message, fix=fix)
+
+
+# ---- one layer -------------------------------------------------------------------------------------------
+
+def solve_layer(size_in: int, size_out: int, kind: str = "conv", kernels: Iterable[int] | None = None,
+                strides: Iterable[int] | None = None, dilations: Iterable[int] | None = None,
+                max_padding: int | None = None) -> list[Solution]:
+    """Every (kernel_size, stride, padding, dilation[, output_padding]) of one `kind` layer that turns
+    `size_in` into exactly `size_out` without losing input pixels, simplest first (module docstring:
+    default ranges, the lost-pixel rule and the ordering). Raises CnnCalcError when there is none, naming
+    the nearest reachable outputs."""
+    size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
+    space = _space(kind, kernels, strides, dilations, max_padding)
+    solutions = _moves(size_in, space, lo=size_out, hi=size_out).get(size_out, [])
+    if not solutions:
+        raise _no_solution(size_in, size_out, space)
+    return solutions
+
+
+# ---- several layers --------------------------------------------------------------------------------------
+
+def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
+                kernels: Iterable[int] | None = None, strides: Iterable[int] | None = None,
+                dilations: Iterable[int] | None = None, max_padding: int | None = None,
+                limit: int = DEFAULT_LIMIT) -> list[Chain]:
+    """Up to `limit` simplest distinct chains of `layers` layers of one `kind` taking `size_in` to `size_out`,
+    each layer exact and lossless (as `solve_layer`), with every intermediate size.
+
+    The search: intermediate sizes are integers that stay between `size_in` and `size_out` (no detour
+    through a larger or smaller size); which (size, layers left) states can still reach `size_out` is
+    worked out once per size. Chains repeating one layer come first (all of them are found), then the
+    cheapest mixed chains by summed `Solution.sort_key`; the result is ordered by `Chain.sort_key`
+    (fewer dilated layers, fewer distinct configurations, simpler layers)."""
+    size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
+    layers = _positive(layers, "the number of layers", "Give --layers 1 or more.")
+    limit = _positive(limit, "the limit", "Give --limit 1 or more.")
+    space = _space(kind, kernels, strides, dilations, max_padding)
+    search = _ChainSearch(size_in, size_out, space)
+    if not search.feasible(size_in, layers):
+        raise search.failure(layers)
+
+    uniform = []
+    for solutions in search.moves(size_in).values():
+        for s in solutions:
+            sizes = [size_in]
+            for _ in range(layers):
+                n = sizes[-1]
+                out = _output_or_zero(s, n)
+                if not search.lo <= out <= search.hi or s.lost_pixels(n):
+                    break
+                sizes.append(out)
+            if len(sizes) == layers + 1 and sizes[-1] == size_out:
+                uniform.append(Chain((s,) * layers, tuple(sizes)))
+    mixed = [c for c in search.best(size_in, layers, 3 * limit + len(uniform)) if c.distinct > 1]
+    return sorted(uniform + mixed, key=Chain.sort_key)[:limit]
+
+
+def _output_or_zero(solution: Solution, size_in: int) -> int:
+    try:
+        return max(solution.output_size(size_in), 0)
+    except ShapeError:  # a transposed output below 1
+        return 0
+
+
+class _ChainSearch:
+    """Memoised moves per size, feasibility per (size, layers left) and k-best chains by summed layer keys."""
+
+    def __init__(self, size_in: int, size_out: int, space: _Space):
+        self.size_in, self.size_out = size_in, size_out
+        self.space = space
+        self.lo, self.hi = min(size_in, size_out), max(size_in, size_out)
+        self._moves: dict[int, dict[int, list[Solution]]] = {}
+        self._feasible: dict[tuple[int, int], bool] = {}
+        self._best: dict[tuple[int, int], list[tuple[tuple[int, ...], tuple[Solution, ...]]]] = {}
+
+    def moves(self, size: int) -> dict[int, list[Solution]]:
+        if size not in self._moves:
+            self._moves[size] = _moves(size, self.space, self.lo, self.hi)
+        return self._moves[size]
+
+    def feasible(self, size: int, left: int) -> bool:
+        if left == 0:
+            return size == self.size_out
+        key = (size, left)
+        if key not in self._feasible:
+            self._feasible[key] = any(self.feasible(out, left - 1) for out in self.moves(size))
+        return self._feasible[key]
+
+    def _k_best(self, size: int, left: int, k: int) -> list[tuple[tuple[int, ...], tuple[Solution, ...]]]:
+        """The k cheapest completions from `size` with `left` layers, by summed sort keys (a lazy merge)."""
+        if left == 0:
+            return [((0,) * 9, ())] if size == self.size_out else []
+        key = (size, left)
+        if key in self._best and len(self._best[key]) >= k:
+            return self._best[key][:k]
+        heap: list[tuple[tuple[int, ...], int, int, int]] = []
+        rows: list[tuple[list[Solution], list[tuple[tuple[int, ...], tuple[Solution, ...]]]]] = []
+        for out, solutions in self.moves(size).items():
+            if not self.feasible(out, left - 1):
+                continue
+            tails = self._k_best(out, left - 1, k)
+            rows.append((solutions[:k], tails))
+            heapq.heappush(heap, (_add_keys((solutions[0].sort_key(), tails[0][0])), len(rows) - 1, 0, 0))
+        result = []
+        seen: set[tuple[int, int, int]] = set()
+        while heap and len(result) < k:
+            cost, row, i, j = heapq.heappop(heap)
+            solutions, tails = rows[row]
+            result.append((cost, (solutions[i], *tails[j][1])))
+            for ni, nj in ((i + 1, j), (i, j + 1)):
+                if ni < len(solutions) and nj < len(tails) and (row, ni, nj) not in seen:
+                    seen.add((row, ni, nj))
+                    heapq.heappush(heap, (_add_keys((solutions[ni].sort_key(), tails[nj][0])), row, ni, nj))
+        self._best[key] = result
+        return result
+
+    def best(self, size: int, left: int, k: int) -> list[Chain]:
+        chains = []
+        for _, layers in self._k_best(size, left, k):
+            sizes = [size]
+            for s in layers:
+                sizes.append(s.output_size(sizes[-1]))
+            chains.append(Chain(layers, tuple(sizes)))
+        return chains
+
+    def failure(self, layers: int) -> CnnCalcError:
+        start = self.size_in
+        label = KIND_LABELS[self.space.kind]
+        message = (f"no chain of {layers} {label} layers with {self.space.describe()} turns {start} into "
+                   f"{self.size_out} with every layer exact" +
+                   (" and lossless" if self.space.kind != "conv_transpose" else "") +
+                   f" (sizes on the way stay between {self.lo} and {self.hi})")
+        reached = {start}
+        for _ in range(layers):
+            reached = {out for n in reached for out in self.moves(n)}
+        below = max((o for o in reached if o < self.size_out), default=None)
+        above = min((o for o in reached if o > self.size_out), default=None)
+        nearest = [str(o) for o in (below, above) if o is not None]
+        fix = (f"With {layers} layers the nearest reachable outputs are {' and '.join(nearest)}." if nearest else
+               f"Nothing between {self.lo} and {self.hi} is reachable in {layers} layers.")
+        counts = [n for n in range(1, layers + 4) if n != layers and self.feasible(start, n)]
+        if counts:
+            fix += f" {start} -> {self.size_out} works with --layers {', '.join(map(str, counts))}."
+        if self.space.kind != "conv_transpose" and self.size_out > start:
+            fix += " To upsample, use --kind conv_transpose."
+        return CnnCalcError(message, fix=fix + " Or widen the search: --kernel, --stride, --dilation.")
+
+
+# ---- renderers -------------------------------------------------------------------------------------------
+
+def _columns(kind: str) -> list[str]:
+    return list(Solution(kind, 1, 1, 0).fields())
+
+
+def _title(size_in: int, size_out: int, kind: str, count: int, what: str) -> str:
+    return (f"{KIND_LABELS[kind].capitalize()} {size_in} -> {size_out}: {count} {what}"
+            f"{'' if count == 1 else 's'}, simplest first")
+
+
+def solutions_table(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> Table:
+    """#, the catalogue fields, and the output-size formula with the numbers filled in."""
+    columns = _columns(kind)
+    table = Table(title=_title(size_in, size_out, kind, len(solutions), "solution"), title_justify="left",
+                  header_style="bold")
+    table.add_column("#", justify="right")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("output size", overflow="fold")
+    for i, s in enumerate(solutions, 1):
+        fields = s.fields()
+        table.add_row(str(i), *(str(fields[c]) for c in columns), s.formula(size_in))
+    return table
+
+
+def _chain_layers_text(chain: Chain) -> str:
+    if chain.distinct == 1:
+        return f"{chain.layers[0].short()} x{len(chain)}"
+    return ", ".join(s.short() for s in chain.layers)
+
+
+def _sizes_text(chain: Chain) -> str:
+    return " -> ".join(str(n) for n in chain.sizes)
+
+
+def chains_table(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> Table:
+    """#, the sizes on the way and the layers ('k=3 s=2 p=1 x5' when one layer is repeated)."""
+    layers = len(chains[0]) if chains else 0
+    table = Table(title=_title(size_in, size_out, kind, len(chains), f"chain of {layers} layer"),
+                  title_justify="left", header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("sizes", overflow="fold")
+    table.add_column("layers", overflow="fold")
+    for i, chain in enumerate(chains, 1):
+        table.add_row(str(i), _sizes_text(chain), _chain_layers_text(chain))
+    return table
+
+
+def _header(size_in: int, size_out: int, kind: str) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "input": size_in, "output": size_out, "kind": kind}
+
+
+def solutions_json(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> str:
+    """{"schema_version": 1, "input", "output", "kind", "solutions": [{catalogue fields}, ...]}"""
+    data = {**_header(size_in, size_out, kind), "solutions": [s.fields() for s in solutions]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def chains_json(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> str:
+    """{"schema_version": 1, "input", "output", "kind", "layers": L,
+        "chains": [{"layers": [{catalogue fields}, ...], "sizes": [224, 112, ...]}, ...]}"""
+    data = {**_header(size_in, size_out, kind), "layers": len(chains[0]) if chains else 0,
+            "chains": [{"layers": [s.fields() for s in c.layers], "sizes": list(c.sizes)} for c in chains]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def solutions_markdown(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> str:
+    columns = _columns(kind)
+    rows = [[str(i), *(str(s.fields()[c]) for c in columns), f"`{s.formula(size_in)}`"]
+            for i, s in enumerate(solutions, 1)]
+    table = _markdown_table(["#", *columns, "output size"], rows, [True] * (len(columns) + 1) + [False])
+    return f"## {_title(size_in, size_out, kind, len(solutions), 'solution')}\n\n{table}\n"
+
+
+def chains_markdown(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> str:
+    layers = len(chains[0]) if chains else 0
+    rows = [[str(i), _sizes_text(c), _chain_layers_text(c)] for i, c in enumerate(chains, 1)]
+    table = _markdown_table(["#", "sizes", "layers"], rows, [True, False, False])
+    return f"## {_title(size_in, size_out, kind, len(chains), f'chain of {layers} layer')}\n\n{table}\n"
+
+
+def parse_values(texts: Sequence[str] | None, option: str) -> tuple[int, ...] | None:
+    """CLI helper: repeated and/or comma-separated values, and ranges: ['3,5', '7'] or ['1..4'] -> ints."""
+    if not texts:
+        return None
+    values: list[int] = []
+    for text in texts:
+        for part in str(text).split(","):
+            part = part.strip()
+            low, dots, high = part.partition("..")
+            if dots and low.isdigit() and high.isdigit() and int(low) <= int(high):
+                values.extend(range(int(low), int(high) + 1))
+            elif part.isdigit() and int(part) > 0:
+                values.append(int(part))
+            else:
+                raise CnnCalcError(f"{option} '{text}' is not a list of positive integers",
+                                   fix=f"Write e.g. {option} 3,5,7 or {option} 1..4 (or repeat {option}).")
+    return tuple(values)

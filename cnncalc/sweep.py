@@ -1,0 +1,173 @@
+"""One network at several input sizes and/or batch sizes -> one row of totals each. Builds output; never prints.
+
+An input the network cannot take (a layer's output would be smaller than 1, a rank the layers do not
+accept, ...) stops the sweep with a `ShapeError` (a `CnnCalcError`, so the CLI reports it as a user error
+with exit code 2) whose message names that input, keeps the failing layer's location and fix, and says
+which inputs did fit. No partial table is produced: a sweep is a comparison, and a missing row would be
+easy to overlook.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from rich.bar import Bar
+from rich.table import Table
+
+from cnncalc.analyze import analyze
+from cnncalc.errors import CnnCalcError, ShapeError
+from cnncalc.layers import Shape
+from cnncalc.report import human, human_bytes, shape_text
+from cnncalc.spec import Network
+
+SCHEMA_VERSION = 1
+MAX_POINTS = 1000
+BAR_WIDTH = 16
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The totals of one analysis. Shapes are batched; every count and byte size is exact and covers the
+    whole batch (params, which do not depend on the batch, excepted)."""
+
+    name: str
+    file: str
+    dtype: str
+    optimizer: str
+    batch: int
+    input_shape: Shape                 # batched: (batch, *one sample)
+    output_shapes: tuple[Shape, ...]   # batched
+    params: int                        # trainable + non-trainable
+    trainable_params: int
+    macs: int
+    flops: int
+    param_bytes: int
+    activation_bytes: int              # all layer outputs of one forward pass
+    peak_activation_bytes: int         # activations alive at once (inference)
+    peak_inference_bytes: int          # param_bytes + peak_activation_bytes
+    training_bytes: int                # weights + gradients + optimizer state + stored activations
+
+
+def _check_shape(shape: Sequence[int]) -> Shape:
+    shape = tuple(shape)
+    if not 1 <= len(shape) <= 4 or any(type(d) is not int or d < 1 for d in shape):
+        raise CnnCalcError(f"sweep input {list(shape)} is not a shape",
+                           fix="Give one sample's shape, channels first: 1 to 4 positive integers, e.g. "
+                               "3,224,224 (no batch axis: use --batch).")
+    return shape
+
+
+def sweep(network: Network, inputs: Sequence[Sequence[int]] | None = None, batches: Sequence[int] = (1,),
+          dtype: str = "float32", optimizer: str = "adam") -> list[SweepPoint]:
+    """One point per (input, batch), inputs in the outer loop, both in the order given.
+
+    `inputs` are per-sample shapes (no batch axis); None or empty means the spec's own input."""
+    shapes = [_check_shape(s) for s in inputs] if inputs else [network.input_shape]
+    batches = list(batches)
+    if not batches:
+        raise CnnCalcError("no batch sizes to sweep", fix="Give at least one, e.g. --batch 1,8,32.")
+    if len(shapes) * len(batches) > MAX_POINTS:
+        raise CnnCalcError(f"{len(shapes)} inputs x {len(batches)} batch sizes is more than {MAX_POINTS} points",
+                           fix="Sweep fewer sizes at a time.")
+    points = []
+    fitted: list[Shape] = []
+    for shape in shapes:
+        net = network.with_input(shape)
+        for batch in batches:
+            try:
+                summary = analyze(net, batch=batch, dtype=dtype, optimizer=optimizer)
+            except ShapeError as err:
+                ok = f" (these fit: {', '.join(shape_text(s) for s in fitted)})" if fitted else ""
+                raise ShapeError(f"input {shape_text(shape)} does not fit this network{ok}: {err.message}",
+                                 fix=err.fix, where=err.where, field=err.field) from None
+            t = summary.totals
+            points.append(SweepPoint(
+                name=summary.name, file=summary.file, dtype=dtype, optimizer=optimizer, batch=batch,
+                input_shape=summary.input_shape, output_shapes=tuple(summary.output_shapes()),
+                params=t.params, trainable_params=t.trainable_params, macs=t.macs, flops=t.flops,
+                param_bytes=t.param_bytes, activation_bytes=t.activation_bytes,
+                peak_activation_bytes=t.peak_activation_bytes,
+                peak_inference_bytes=t.param_bytes + t.peak_activation_bytes, training_bytes=t.training.total))
+        fitted.append(shape)
+    return points
+
+
+# ---- renderers ---------------------------------------------------------------------------------------------
+
+def _outputs(p: SweepPoint) -> str:
+    return ", ".join(shape_text(s) for s in p.output_shapes)
+
+
+# header, right-aligned, cell text
+COLUMNS: tuple[tuple[str, bool, Callable[[SweepPoint], str]], ...] = (
+    ("Input", False, lambda p: shape_text(p.input_shape)),
+    ("Output", False, _outputs),
+    ("Params", True, lambda p: human(p.params)),
+    ("MACs", True, lambda p: human(p.macs)),
+    ("FLOPs", True, lambda p: human(p.flops)),
+    ("Activations", True, lambda p: human_bytes(p.activation_bytes)),
+    ("Peak inference", True, lambda p: human_bytes(p.peak_inference_bytes)),
+    ("Training", True, lambda p: human_bytes(p.training_bytes)),
+)
+
+
+def _title(points: Sequence[SweepPoint]) -> str:
+    if not points:
+        return "Sweep: no points"
+    p = points[0]
+    return f"{p.name}: sweep of {len(points)} point{'s' if len(points) != 1 else ''}, {p.dtype}, " \
+           f"training with {p.optimizer}"
+
+
+def sweep_renderable(points: Sequence[SweepPoint], bar_width: int = BAR_WIDTH) -> Table:
+    """A table of the totals per point, with bars scaled to the largest MACs and peak inference memory."""
+    table = Table(title=_title(points), title_justify="left", header_style="bold",
+                  caption="bars: MACs and peak inference memory, relative to the largest in the sweep", caption_justify="left")
+    for header, right, _ in COLUMNS:
+        table.add_column(header, justify="right" if right else "left", overflow="fold")
+    table.add_column("MACs bar", width=bar_width, no_wrap=True)
+    table.add_column("Peak bar", width=bar_width, no_wrap=True)
+    most_macs = max((p.macs for p in points), default=0) or 1
+    most_memory = max((p.peak_inference_bytes for p in points), default=0) or 1
+    for p in points:
+        table.add_row(*(cell(p) for _, _, cell in COLUMNS),
+                      Bar(most_macs, 0, p.macs, width=bar_width, color="cyan"),
+                      Bar(most_memory, 0, p.peak_inference_bytes, width=bar_width, color="magenta"))
+    return table
+
+
+def to_dict(points: Sequence[SweepPoint]) -> dict[str, Any]:
+    first = points[0] if points else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": first.name if first else None,
+        "file": first.file if first else None,
+        "dtype": first.dtype if first else None,
+        "optimizer": first.optimizer if first else None,
+        "points": [{**{k: v for k, v in asdict(p).items() if k not in ("name", "file", "dtype", "optimizer")},
+                    "input_shape": list(p.input_shape), "output_shapes": [list(s) for s in p.output_shapes]}
+                   for p in points],
+    }
+
+
+def sweep_json(points: Sequence[SweepPoint]) -> str:
+    """schema_version 1; `points` carry exact integers (bytes and counts for the whole batch)."""
+    return json.dumps(to_dict(points), indent=2) + "\n"
+
+
+def points_from_json(text: str) -> list[SweepPoint]:
+    """The inverse of `sweep_json` (for tools that store sweeps)."""
+    data = json.loads(text)
+    common = {k: data[k] for k in ("name", "file", "dtype", "optimizer")}
+    return [SweepPoint(**common, **{**p, "input_shape": tuple(p["input_shape"]),
+                                    "output_shapes": tuple(tuple(s) for s in p["output_shapes"])})
+            for p in data["points"]]
+
+
+def sweep_markdown(points: Sequence[SweepPoint]) -> str:
+    headers = [h for h, _, _ in COLUMNS]
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if right else "---" for _, right, _ in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(cell(p).replace("|", "\\|") for _, _, cell in COLUMNS) + " |" for p in points]
+    return f"## {_title(points)}\n\n" + "\n".join(lines) + "\n"
