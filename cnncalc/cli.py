@@ -227,6 +227,36 @@ def verify(
 
 @app.command()
 @user_errors
+def explain(
+    spec: SpecArg,
+    layer_names: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[LAYER]...", help="Layers to explain: names or patterns like 'layer1.*' (default: all).")] = None,
+    batch: BatchOpt = 1,
+    dtype: DtypeOpt = "float32",
+    input_shape: InputOpt = None,
+    overrides: SetOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Each layer's formulas with its numbers filled in: output size, params, MACs, FLOPs, receptive field."""
+    from cnncalc.analyze import analyze
+    from cnncalc.explain import explain as explain_layers
+    from cnncalc.explain import explain_json, explain_markdown, explain_renderable
+    from cnncalc.lint import lint
+    network = load_network(spec, input_shape, overrides)
+    summary = analyze(network, batch=batch, dtype=dtype)
+    explanations = explain_layers(network, summary, layer_names or [], lint(network, summary))
+    if format is Format.table:
+        show(explain_renderable(explanations))
+    elif format is Format.json:
+        sys.stdout.write(explain_json(summary, explanations))
+    elif format is Format.markdown:
+        sys.stdout.write(explain_markdown(summary, explanations))
+    else:
+        raise CnnCalcError("explain has no csv format", fix="Use --format table, json or markdown.")
+
+
+@app.command()
+@user_errors
 def zoo(format: FormatOpt = Format.table) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
     import json

@@ -41,6 +41,7 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -130,12 +131,8 @@ class Solution:
 
     def sort_key(self) -> tuple[int, ...]:
         """Smaller is simpler; see the module docstring."""
-        default_stride = self.kernel_size if self.kind == "pool" else 1
-        regular = self.padding in (0, (self.effective_kernel - 1) // 2)
-        non_default = ((self.stride != default_stride) + (self.padding != 0) + (self.dilation != 1)
-                       + (self.output_padding != 0))
-        return (int(self.dilation != 1), int(self.output_padding != 0), int(not regular), non_default,
-                self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding)
+        return _sort_key(self.kind, self.kernel_size, self.stride, self.padding, self.dilation,
+                         self.output_padding)
 
 
 @dataclass(frozen=True)
@@ -186,14 +183,35 @@ def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int
 
 
 def _loses_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int, out: int) -> bool:
-    """`lost_pixels(...) > 0`, with the cheap necessary conditions first (the search calls this a lot)."""
-    if padding + size - 1 > (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1:
+    """`lost_pixels(...) > 0` for a window count `out` >= 1, deciding the common cases without a scan."""
+    last_read = (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1  # padded position
+    if padding + size - 1 > last_read:
         return True  # the input's last pixels lie beyond the last window
+    if dilation == 1 and (kernel >= stride or out == 1):
+        return False  # one contiguous run from position 0 to last_read
     if size > 1 and gcd(stride if out > 1 else 0, dilation) > 1:
         return True  # every tap lands on a multiple of that common factor
     if out * kernel < size:
         return True  # fewer taps than pixels
+    if (out - 1) * stride >= 2 * (stride + kernel) * dilation:  # long enough: the two ends are independent
+        gap = _end_gap(kernel, stride, dilation)
+        # taps i*S + j*D from the start (and, mirrored, from last_read back) miss only positions <= gap;
+        # the input starts `padding` after the start and ends `last_read - padding - size + 1` before the end
+        return gap is None or gap >= last_read - padding - size + 1
     return lost_pixels(size, kernel, stride, padding, dilation) > 0
+
+
+@lru_cache(maxsize=None)
+def _end_gap(kernel: int, stride: int, dilation: int) -> int | None:
+    """The largest position no tap i*stride + j*dilation (i >= 0, 0 <= j < kernel) reaches, -1 if none;
+    None when a whole residue class mod stride is missed (then pixels are lost in the middle too)."""
+    if gcd(stride, dilation) != 1 or kernel < stride:
+        return None
+    bound = (stride + kernel) * dilation  # every residue class is reached from j*dilation < stride*dilation on
+    read = bytearray(bound)
+    for tap in range(kernel):
+        read[tap * dilation:bound:stride] = b"\x01" * len(range(tap * dilation, bound, stride))
+    return max((y for y in range(bound) if not read[y]), default=-1)
 
 
 # ---- the search space ------------------------------------------------------------------------------------
@@ -265,19 +283,39 @@ def _check_size(value: Any, what: str) -> int:
                                                  "(one spatial axis, e.g. 224).")
 
 
-def _moves(size_in: int, space: _Space, lo: int = 1, hi: int | None = None) -> dict[int, list[Solution]]:
-    """Every exact, lossless layer in `space` from `size_in`, by output size (within lo..hi), simplest first."""
-    found: dict[int, list[Solution]] = {}
-    transposed = space.kind == "conv_transpose"
+Raw = tuple[int, int, int, int, int, int]  # (packed sort key, kernel, stride, padding, dilation, output_padding)
+_KEY_BITS = 32  # per sort-key component in a packed key: sums over any sensible chain stay below 2**32
+
+
+def _sort_key(kind: str, kernel: int, stride: int, padding: int, dilation: int, output_padding: int
+              ) -> tuple[int, ...]:
+    default_stride = kernel if kind == "pool" else 1
+    regular = padding in (0, (W.effective_kernel(kernel, dilation) - 1) // 2)
+    non_default = (stride != default_stride) + (padding != 0) + (dilation != 1) + (output_padding != 0)
+    return (int(dilation != 1), int(output_padding != 0), int(not regular), non_default,
+            kernel, stride, padding, dilation, output_padding)
+
+
+def _pack(key: Sequence[int]) -> int:
+    """A sort key as one int with the same order; packed keys add like the keys, component-wise."""
+    packed = 0
+    for value in key:
+        packed = (packed << _KEY_BITS) | value
+    return packed
+
+
+def _raw_moves(size_in: int, space: _Space, lo: int, hi: int | None) -> dict[int, list[Raw]]:
+    found: dict[int, list[Raw]] = {}
+    kind = space.kind
     for kernel in space.kernels:
         dilations = space.dilations if kernel > 1 else space.dilations[:1]  # D means nothing for a 1-tap kernel
         for dilation in dilations:
             span = W.effective_kernel(kernel, dilation)
-            cap = kernel // 2 if space.kind == "pool" else span - 1
+            cap = kernel // 2 if kind == "pool" else span - 1
             if space.max_padding is not None:
                 cap = min(cap, space.max_padding)
             for stride in space.strides:
-                if transposed:
+                if kind == "conv_transpose":
                     if not _transposed_moves(found, size_in, kernel, stride, dilation, cap, lo, hi):
                         break  # even the smallest output is too large: larger strides only grow it
                     continue
@@ -288,23 +326,12 @@ def _moves(size_in: int, space: _Space, lo: int = 1, hi: int | None = None) -> d
                     if out < lo or (hi is not None and out > hi):
                         continue
                     if not _loses_pixels(size_in, kernel, stride, padding, dilation, out):
-                        found.setdefault(out, []).append(
-                            Solution(space.kind, kernel, stride, padding, dilation))
-    for out, solutions in found.items():
-        solutions.sort(key=Solution.sort_key)
-        if (out == 1 and not transposed) or (size_in == 1 and transposed):  # the stride changes nothing
-            seen: set[tuple[int, ...]] = set()
-            kept = []
-            for s in solutions:
-                same = (s.kernel_size, s.padding, s.dilation, s.output_padding)
-                if same not in seen:
-                    seen.add(same)
-                    kept.append(s)
-            found[out] = kept
+                        key = _pack(_sort_key(kind, kernel, stride, padding, dilation, 0))
+                        found.setdefault(out, []).append((key, kernel, stride, padding, dilation, 0))
     return found
 
 
-def _transposed_moves(found: dict[int, list[Solution]], size_in: int, kernel: int, stride: int, dilation: int,
+def _transposed_moves(found: dict[int, list[Raw]], size_in: int, kernel: int, stride: int, dilation: int,
                       cap: int, lo: int, hi: int | None) -> bool:
     """Add the exact layers for one (kernel, stride, dilation); False when every output is above `hi`."""
     top_pad = max(stride, dilation) - 1  # PyTorch: output_padding < max(stride, dilation)
@@ -320,9 +347,29 @@ def _transposed_moves(found: dict[int, list[Solution]], size_in: int, kernel: in
         for output_padding in range(top_pad + 1):
             out = top - top_pad + output_padding
             if out >= max(lo, 1) and (hi is None or out <= hi):
-                found.setdefault(out, []).append(
-                    Solution("conv_transpose", kernel, stride, padding, dilation, output_padding))
+                key = _pack(_sort_key("conv_transpose", kernel, stride, padding, dilation, output_padding))
+                found.setdefault(out, []).append((key, kernel, stride, padding, dilation, output_padding))
     return fits
+
+
+def _moves(size_in: int, space: _Space, lo: int = 1, hi: int | None = None,
+           keep: int | None = None) -> dict[int, list[tuple[int, Solution]]]:
+    """Every exact, lossless layer in `space` from `size_in`, by output size (within lo..hi), simplest first,
+    as (packed sort key, solution); at most `keep` per output size."""
+    moves = {}
+    stride_free = size_in == 1 if space.kind == "conv_transpose" else None
+    for out, raws in _raw_moves(size_in, space, lo, hi).items():
+        raws.sort()
+        if stride_free or (stride_free is None and out == 1):  # the stride changes nothing: keep the simplest
+            seen: set[tuple[int, ...]] = set()
+            kept = []
+            for raw in raws:
+                if (raw[1], *raw[3:]) not in seen:
+                    seen.add((raw[1], *raw[3:]))
+                    kept.append(raw)
+            raws = kept
+        moves[out] = [(raw[0], Solution(space.kind, *raw[1:])) for raw in raws[:keep]]
+    return moves
 
 
 def _no_solution(size_in: int, size_out: int, space: _Space) -> CnnCalcError:
@@ -332,7 +379,7 @@ def _no_solution(size_in: int, size_out: int, space: _Space) -> CnnCalcError:
     message = f"no {label} with {space.describe()} turns {size_in} into {size_out} {what}"
     below = max((o for o in reachable if o < size_out), default=None)
     above = min((o for o in reachable if o > size_out), default=None)
-    nearest = [f"{o} ({reachable[o][0].short()})" for o in (below, above) if o is not None]
+    nearest = [f"{o} ({reachable[o][0][1].short()})" for o in (below, above) if o is not None]
     fix = f"Nearest outputs it can reach: {' and '.join(nearest)}." if nearest else \
         f"No output at all is reachable from {size_in} that way."
     if space.kind != "conv_transpose" and size_out > size_in:
@@ -355,7 +402,7 @@ def solve_layer(size_in: int, size_out: int, kind: str = "conv", kernels: Iterab
     the nearest reachable outputs."""
     size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
     space = _space(kind, kernels, strides, dilations, max_padding)
-    solutions = _moves(size_in, space, lo=size_out, hi=size_out).get(size_out, [])
+    solutions = [s for _, s in _moves(size_in, space, lo=size_out, hi=size_out).get(size_out, [])]
     if not solutions:
         raise _no_solution(size_in, size_out, space)
     return solutions
@@ -368,35 +415,32 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
                 dilations: Iterable[int] | None = None, max_padding: int | None = None,
                 limit: int = DEFAULT_LIMIT) -> list[Chain]:
     """Up to `limit` simplest distinct chains of `layers` layers of one `kind` taking `size_in` to `size_out`,
-    each layer exact and lossless (as `solve_layer`), with every intermediate size.
+    each layer exact and lossless (as `solve_layer`), with every intermediate size (`Chain.sizes`).
 
     The search: intermediate sizes are integers that stay between `size_in` and `size_out` (no detour
     through a larger or smaller size); which (size, layers left) states can still reach `size_out` is
-    worked out once per size. Chains repeating one layer come first (all of them are found), then the
-    cheapest mixed chains by summed `Solution.sort_key`; the result is ordered by `Chain.sort_key`
-    (fewer dilated layers, fewer distinct configurations, simpler layers)."""
+    worked out once per size. Every chain repeating one layer is found; to those are added the
+    4 x `limit` cheapest chains by summed `Solution.sort_key`, and the result is ordered by
+    `Chain.sort_key`: fewer dilated (and output-padded) layers, then fewer distinct layer configurations
+    (the same layer repeated first), then simpler layers."""
     size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
     layers = _positive(layers, "the number of layers", "Give --layers 1 or more.")
     limit = _positive(limit, "the limit", "Give --limit 1 or more.")
     space = _space(kind, kernels, strides, dilations, max_padding)
-    search = _ChainSearch(size_in, size_out, space)
+    search = _ChainSearch(size_in, size_out, space, keep=4 * limit)
     if not search.feasible(size_in, layers):
         raise search.failure(layers)
-
-    uniform = []
-    for solutions in search.moves(size_in).values():
-        for s in solutions:
-            sizes = [size_in]
-            for _ in range(layers):
-                n = sizes[-1]
-                out = _output_or_zero(s, n)
-                if not search.lo <= out <= search.hi or s.lost_pixels(n):
-                    break
-                sizes.append(out)
-            if len(sizes) == layers + 1 and sizes[-1] == size_out:
-                uniform.append(Chain((s,) * layers, tuple(sizes)))
-    mixed = [c for c in search.best(size_in, layers, 3 * limit + len(uniform)) if c.distinct > 1]
-    return sorted(uniform + mixed, key=Chain.sort_key)[:limit]
+    chains = set(search.best(size_in, layers))
+    for _, s in search.all_moves(size_in):
+        sizes = [size_in]
+        while len(sizes) <= layers and s.lost_pixels(sizes[-1]) == 0:
+            out = _output_or_zero(s, sizes[-1])
+            if not search.lo <= out <= search.hi:
+                break
+            sizes.append(out)
+        if len(sizes) == layers + 1 and sizes[-1] == size_out:
+            chains.add(Chain((s,) * layers, tuple(sizes)))
+    return sorted(chains, key=Chain.sort_key)[:limit]
 
 
 def _output_or_zero(solution: Solution, size_in: int) -> int:
@@ -407,20 +451,23 @@ def _output_or_zero(solution: Solution, size_in: int) -> int:
 
 
 class _ChainSearch:
-    """Memoised moves per size, feasibility per (size, layers left) and k-best chains by summed layer keys."""
+    """Moves per size (memoised), feasibility per (size, layers left) and the k cheapest chains."""
 
-    def __init__(self, size_in: int, size_out: int, space: _Space):
-        self.size_in, self.size_out = size_in, size_out
-        self.space = space
+    def __init__(self, size_in: int, size_out: int, space: _Space, keep: int):
+        self.size_in, self.size_out, self.space, self.keep = size_in, size_out, space, keep
         self.lo, self.hi = min(size_in, size_out), max(size_in, size_out)
-        self._moves: dict[int, dict[int, list[Solution]]] = {}
+        self._moves: dict[int, dict[int, list[tuple[int, Solution]]]] = {}
         self._feasible: dict[tuple[int, int], bool] = {}
-        self._best: dict[tuple[int, int], list[tuple[tuple[int, ...], tuple[Solution, ...]]]] = {}
+        self._best: dict[tuple[int, int], list[tuple[int, tuple[Solution, ...]]]] = {}
 
-    def moves(self, size: int) -> dict[int, list[Solution]]:
+    def moves(self, size: int) -> dict[int, list[tuple[int, Solution]]]:
+        """The `keep` simplest moves per output size."""
         if size not in self._moves:
-            self._moves[size] = _moves(size, self.space, self.lo, self.hi)
+            self._moves[size] = _moves(size, self.space, self.lo, self.hi, keep=self.keep)
         return self._moves[size]
+
+    def all_moves(self, size: int) -> list[tuple[int, Solution]]:
+        return sorted(m for moves in _moves(size, self.space, self.lo, self.hi).values() for m in moves)
 
     def feasible(self, size: int, left: int) -> bool:
         if left == 0:
@@ -430,37 +477,38 @@ class _ChainSearch:
             self._feasible[key] = any(self.feasible(out, left - 1) for out in self.moves(size))
         return self._feasible[key]
 
-    def _k_best(self, size: int, left: int, k: int) -> list[tuple[tuple[int, ...], tuple[Solution, ...]]]:
-        """The k cheapest completions from `size` with `left` layers, by summed sort keys (a lazy merge)."""
+    def _k_best(self, size: int, left: int) -> list[tuple[int, tuple[Solution, ...]]]:
+        """The `keep` cheapest completions (packed cost, layers) from `size` with `left` layers to go: a lazy
+        merge of (move i, completion j) pairs, each sorted list's pairs entering the heap in cost order."""
         if left == 0:
-            return [((0,) * 9, ())] if size == self.size_out else []
+            return [(0, ())] if size == self.size_out else []
         key = (size, left)
-        if key in self._best and len(self._best[key]) >= k:
-            return self._best[key][:k]
-        heap: list[tuple[tuple[int, ...], int, int, int]] = []
-        rows: list[tuple[list[Solution], list[tuple[tuple[int, ...], tuple[Solution, ...]]]]] = []
-        for out, solutions in self.moves(size).items():
-            if not self.feasible(out, left - 1):
-                continue
-            tails = self._k_best(out, left - 1, k)
-            rows.append((solutions[:k], tails))
-            heapq.heappush(heap, (_add_keys((solutions[0].sort_key(), tails[0][0])), len(rows) - 1, 0, 0))
-        result = []
+        if key in self._best:
+            return self._best[key]
+        rows = []
+        heap: list[tuple[int, int, int, int]] = []
+        for out, moves in self.moves(size).items():
+            if self.feasible(out, left - 1):
+                tails = self._k_best(out, left - 1)
+                rows.append((moves, tails))
+                heap.append((moves[0][0] + tails[0][0], len(rows) - 1, 0, 0))
+        heapq.heapify(heap)
+        result: list[tuple[int, tuple[Solution, ...]]] = []
         seen: set[tuple[int, int, int]] = set()
-        while heap and len(result) < k:
+        while heap and len(result) < self.keep:
             cost, row, i, j = heapq.heappop(heap)
-            solutions, tails = rows[row]
-            result.append((cost, (solutions[i], *tails[j][1])))
+            moves, tails = rows[row]
+            result.append((cost, (moves[i][1], *tails[j][1])))
             for ni, nj in ((i + 1, j), (i, j + 1)):
-                if ni < len(solutions) and nj < len(tails) and (row, ni, nj) not in seen:
+                if ni < len(moves) and nj < len(tails) and (row, ni, nj) not in seen:
                     seen.add((row, ni, nj))
-                    heapq.heappush(heap, (_add_keys((solutions[ni].sort_key(), tails[nj][0])), row, ni, nj))
+                    heapq.heappush(heap, (moves[ni][0] + tails[nj][0], row, ni, nj))
         self._best[key] = result
         return result
 
-    def best(self, size: int, left: int, k: int) -> list[Chain]:
+    def best(self, size: int, left: int) -> list[Chain]:
         chains = []
-        for _, layers in self._k_best(size, left, k):
+        for _, layers in self._k_best(size, left):
             sizes = [size]
             for s in layers:
                 sizes.append(s.output_size(sizes[-1]))
@@ -468,12 +516,11 @@ class _ChainSearch:
         return chains
 
     def failure(self, layers: int) -> CnnCalcError:
-        start = self.size_in
-        label = KIND_LABELS[self.space.kind]
+        start, label = self.size_in, KIND_LABELS[self.space.kind]
         message = (f"no chain of {layers} {label} layers with {self.space.describe()} turns {start} into "
-                   f"{self.size_out} with every layer exact" +
-                   (" and lossless" if self.space.kind != "conv_transpose" else "") +
-                   f" (sizes on the way stay between {self.lo} and {self.hi})")
+                   f"{self.size_out} with every layer exact"
+                   + (" and lossless" if self.space.kind != "conv_transpose" else "")
+                   + f" (sizes on the way stay between {self.lo} and {self.hi})")
         reached = {start}
         for _ in range(layers):
             reached = {out for n in reached for out in self.moves(n)}
@@ -484,7 +531,7 @@ class _ChainSearch:
                f"Nothing between {self.lo} and {self.hi} is reachable in {layers} layers.")
         counts = [n for n in range(1, layers + 4) if n != layers and self.feasible(start, n)]
         if counts:
-            fix += f" {start} -> {self.size_out} works with --layers {', '.join(map(str, counts))}."
+            fix += f" {start} -> {self.size_out} works with --layers {' or '.join(map(str, counts))}."
         if self.space.kind != "conv_transpose" and self.size_out > start:
             fix += " To upsample, use --kind conv_transpose."
         return CnnCalcError(message, fix=fix + " Or widen the search: --kernel, --stride, --dilation.")

@@ -123,7 +123,8 @@ def _title(points: Sequence[SweepPoint]) -> str:
 def sweep_renderable(points: Sequence[SweepPoint], bar_width: int = BAR_WIDTH) -> Table:
     """A table of the totals per point, with bars scaled to the largest MACs and peak inference memory."""
     table = Table(title=_title(points), title_justify="left", header_style="bold",
-                  caption="bars: MACs and peak inference memory, relative to the largest in the sweep", caption_justify="left")
+                  caption="bars: MACs and peak inference memory, relative to the largest in the sweep",
+                  caption_justify="left")
     for header, right, _ in COLUMNS:
         table.add_column(header, justify="right" if right else "left", overflow="fold")
     table.add_column("MACs bar", width=bar_width, no_wrap=True)

@@ -107,6 +107,38 @@ def formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int]
     return f"{text} = {result}"
 
 
+def explain_window(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
+                   dilation: Sequence[int], ceil_mode: bool = False, padding: object = None) -> list[str]:
+    """The output-size rule per axis with numbers, after how 'same' padding was resolved."""
+    lines = []
+    axes = SPATIAL_AXES[len(sizes)]
+    if padding == "same":
+        for axis, n, k, s, d, (before, after) in zip(axes, sizes, kernel, stride, dilation, pads):
+            lines.append(f"padding 'same' on {axis}: total = max((ceil({n}/{s}) - 1)*{s} + {effective_kernel(k, d)} "
+                         f"- {n}, 0) = {before + after} -> {before} before, {after} after")
+    for axis, n, k, s, p, d in zip(axes, sizes, kernel, stride, pads, dilation):
+        lines.append(formula(axis, n, k, s, p, d, ceil_mode, window_count(n, k, s, p, d, ceil_mode)))
+    return lines
+
+
+def explain_receptive_field(before: "ReceptiveField | None", kernel: Sequence[int], stride: Sequence[int],
+                            pads: PadPairs, dilation: Sequence[int]) -> list[str]:
+    """The receptive-field step of a sliding window, with numbers (first axis; others follow the same rule)."""
+    if before is None:
+        return []
+    r, j, s0 = before.size[0], before.jump[0], before.start[0]
+    k, s, (p, _), d = kernel[0], stride[0], pads[0], dilation[0]
+    span = effective_kernel(k, d)
+    return [f"receptive field = {_num(r)} + ({span} - 1) * {_num(j)} = {_num(r + (span - 1) * j)}, "
+            f"jump = {_num(j)} * {s} = {_num(j * s)}, "
+            f"start = {_num(s0)} + (({span} - 1)/2 - {p}) * {_num(j)} = {_num(s0 + (Fraction(span - 1, 2) - p) * j)}"]
+
+
+def _num(value: Fraction | int) -> str:
+    value = Fraction(value)
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
 def sliding_output(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
                    dilation: Sequence[int], ceil_mode: bool = False) -> tuple[int, ...]:
     """Output spatial sizes; a ShapeError quoting the formula when an axis would be smaller than 1."""

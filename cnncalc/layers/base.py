@@ -110,6 +110,10 @@ class LayerBase(BaseModel):
         """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
         return ""
 
+    def explain(self, *in_shapes: Shape) -> list[str]:
+        """The shape (and, where counted, MACs) rule with this layer's numbers filled in, per sample."""
+        return [f"{self.shape_rule}: {fmt_shape((1, *self.output_shape(*in_shapes)))}"]
+
     def advice(self, *in_shapes: Shape) -> list[Advice]:
         """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
         return []

@@ -94,6 +94,15 @@ class Conv(_ConvBase):
         pads = self.padding if isinstance(self.padding, str) else W.pad_text(self.padding)
         return self._hyper(pads)
 
+    def explain(self, x: Shape) -> list[str]:
+        spatial, out = x[1:], self.output_shape(x)
+        per_group = f"{x[0] // self.groups} * {' * '.join(map(str, self.kernel_size))}"
+        return [*W.explain_window(spatial, self.kernel_size, self.stride, self.pads(spatial), self.dilation,
+                                  padding=self.padding),
+                f"MACs = {' * '.join(map(str, out))} * ({per_group}) = {self.macs(x):,}"
+                + ("  (output elements x C_in/groups x kernel)" if self.groups == 1 else
+                   f"  (output elements x C_in/groups x kernel, groups={self.groups})")]
+
     def advice(self, x: Shape) -> list[W.Advice]:
         spatial = x[1:]
         out = W.window_advice(spatial, self.kernel_size, self.stride, self.pads(spatial), self.dilation,
@@ -158,6 +167,16 @@ class ConvTranspose(_ConvBase):
         if set(self.output_padding) != {0}:
             text += f" op={W.axes_text(self.output_padding)}"
         return text
+
+    def explain(self, x: Shape) -> list[str]:
+        lines = [f"{axis}_out = ({n}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1 = {o}"
+                 for axis, n, k, s, p, d, op, o in zip(W.SPATIAL_AXES[self.rank], x[1:], self.kernel_size, self.stride,
+                                                       self.padding, self.dilation, self.output_padding,
+                                                       self.output_shape(x)[1:])]
+        per_group = f"{self.out_channels // self.groups} * {' * '.join(map(str, self.kernel_size))}"
+        lines.append(f"MACs = {' * '.join(map(str, x))} * ({per_group}) = {self.macs(x):,}  (INPUT elements x "
+                     "C_out/groups x kernel: each input value is scattered once per kernel tap)")
+        return lines
 
     def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
         return W.transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)

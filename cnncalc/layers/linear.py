@@ -40,6 +40,11 @@ class Linear(LayerBase):
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
 
+    def explain(self, x: Shape) -> list[str]:
+        out = self.output_shape(x)
+        return [f"output = [N, {', '.join(map(str, out))}]: the last axis {x[-1]} -> {self.out_features}",
+                f"MACs = {' * '.join(map(str, out))} * {x[-1]} = {self.macs(x):,}  (output elements x in_features)"]
+
     def advice(self, x: Shape) -> list[Advice]:
         if len(x) < 2:
             return []

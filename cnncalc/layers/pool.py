@@ -77,6 +77,10 @@ class _WindowPool(LayerBase):
         return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]),
                                         self.window_dilation)
 
+    def explain(self, x: Shape) -> list[str]:
+        return W.explain_window(x[1:], self.kernel_size, self.stride, self.pads(x[1:]), self.window_dilation,
+                                self.ceil_mode, self.padding)
+
     def advice(self, x: Shape) -> list[W.Advice]:
         return W.window_advice(x[1:], self.kernel_size, self.stride, self.pads(x[1:]), self.window_dilation,
                                self.ceil_mode, same=self.padding == "same")
@@ -161,6 +165,15 @@ class AdaptivePool(LayerBase):
 
     def hyper(self) -> str:
         return "out=" + "x".join("-" if s is None else str(s) for s in self.output_size)
+
+    def explain(self, x: Shape) -> list[str]:
+        lines = []
+        for axis, n, out in zip(W.SPATIAL_AXES[self.rank], x[1:], self.sizes(x[1:])):
+            windows = [f"[{i * n // out}, {-(-(i + 1) * n // out)})" for i in range(min(out, 4))]
+            more = ", ..." if out > 4 else ""
+            lines.append(f"{axis}_out = {out}; window i spans floor(i*{n}/{out}) .. ceil((i+1)*{n}/{out}): "
+                         f"{', '.join(windows)}{more}")
+        return lines
 
     def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
         """Windows vary in size: the field is the widest window's, the jump N/out on average."""

@@ -1,0 +1,135 @@
+"""`cnncalc explain`: every number of a layer with its formula and this layer's values filled in."""
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from math import prod
+
+from rich.console import Group
+from rich.text import Text
+
+from cnncalc.analyze import Row, Summary
+from cnncalc.errors import CnnCalcError
+from cnncalc.layers import _window as W
+from cnncalc.lint import Warning_
+from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text, shape_text
+from cnncalc.spec import Network, did_you_mean
+
+
+@dataclass(frozen=True)
+class Explanation:
+    row: Row
+    lines: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        r = self.row
+        inputs = ", ".join(shape_text(s) for s in r.input_shapes)
+        hyper = f" {r.layer.hyper()}" if r.layer.hyper() else ""
+        return f"{r.name} ({r.kind}{hyper}): {inputs} -> {shape_text(r.output_shape)}"
+
+
+def select(summary: Summary, patterns: list[str]) -> list[Row]:
+    """Rows named by the patterns (exact names or shell-style globs like 'layer1.*'), in network order."""
+    if not patterns:
+        return list(summary.rows)
+    names = [r.name for r in summary.rows]
+    for pattern in patterns:
+        if not fnmatch.filter(names, pattern):
+            raise CnnCalcError(f"no layer matches '{pattern}'",
+                               fix=did_you_mean(pattern, names) + "Use a layer name from `cnncalc summarize`, "
+                                   "or a pattern such as 'layer1.*'.")
+    return [r for r in summary.rows if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+
+
+def params_line(row: Row) -> str | None:
+    weights = row.layer.weight_shapes(*(s[1:] for s in row.input_shapes))
+    if not weights:
+        return None
+
+    def term(shape: tuple[int, ...]) -> str:
+        dims = [str(d) for d in shape]
+        return f"{dims[0]} * ({' * '.join(dims[1:])})" if len(dims) > 2 else " * ".join(dims)
+
+    text = "params = " + " + ".join(f"{term(w.shape)} [{key}]" for key, w in weights.items())
+    text += f" = {row.params.total:,}"
+    if row.params.non_trainable:
+        text += f"  ({row.params.trainable:,} trainable, {row.params.non_trainable:,} non-trainable)"
+    return text
+
+
+def flops_line(row: Row, batch: int) -> str:
+    extra = row.flops - 2 * row.macs
+    rule = row.layer.flops_rule
+    if row.macs:
+        return f"FLOPs = 2 * {row.macs:,} + {extra:,} = {row.flops:,}  ({rule})"
+    return f"FLOPs = {row.flops:,}  ({rule}{', batch ' + str(batch) if batch > 1 and row.flops else ''})"
+
+
+def rf_lines(row: Row, before: W.ReceptiveField | None) -> list[str]:
+    after = row.receptive_field
+    layer = row.layer
+    if before is not None and hasattr(layer, "pads") and hasattr(layer, "kernel_size"):
+        spatial = row.input_shapes[0][2:]
+        return W.explain_receptive_field(before, layer.kernel_size, layer.stride, layer.pads(spatial),
+                                         getattr(layer, "window_dilation", getattr(layer, "dilation", None))
+                                         or (1,) * len(spatial))
+    if after is None:
+        return ["receptive field: no longer defined past this layer (spatial positions are mixed)"] \
+            if before is not None else []
+    if after == before:
+        return [f"receptive field unchanged: {rf_text(after)}"]
+    return [f"receptive field {rf_text(before)} -> {rf_text(after)}"]
+
+
+def explain(network: Network, summary: Summary, patterns: list[str], warnings: list[Warning_]) -> list[Explanation]:
+    fields = {"input": W.ReceptiveField.of_input(len(network.input_shape) - 1)}
+    fields.update({r.name: r.receptive_field for r in summary.rows})
+    chosen = {r.name for r in select(summary, patterns)}
+    out = []
+    for row in summary.rows:
+        if row.name not in chosen:
+            continue
+        per_sample = tuple(s[1:] for s in row.input_shapes)
+        lines = list(row.layer.explain(*per_sample))
+        if summary.batch > 1 and row.macs:
+            lines.append(f"MACs for batch {summary.batch} = {summary.batch} * {row.macs // summary.batch:,} = "
+                         f"{row.macs:,}")
+        for line in (params_line(row), flops_line(row, summary.batch)):
+            if line:
+                lines.append(line)
+        inputs = [fields[name] for name in row.layer.inputs]
+        lines += rf_lines(row, inputs[0] if len(inputs) == 1 else W.widest(inputs))
+        lines.append(f"output memory = {' * '.join(map(str, row.output_shape))} * "
+                     f"{row.output_bytes // prod(row.output_shape)} bytes = {row.output_bytes:,} bytes")
+        lines += [f"warning [{w.advice.code}]: {w.advice.message}. {w.advice.fix}" for w in warnings
+                  if w.layer == row.name]
+        out.append(Explanation(row, tuple(lines)))
+    return out
+
+
+def explain_renderable(explanations: list[Explanation]) -> Group:
+    text = Text()
+    for e in explanations:
+        text.append(e.title + "\n", style="bold")
+        for line in e.lines:
+            text.append(f"  {line}\n", style="yellow" if line.startswith("warning") else None)
+        text.append("\n")
+    return Group(text)
+
+
+def explain_json(summary: Summary, explanations: list[Explanation]) -> str:
+    return json.dumps({
+        "schema_version": SCHEMA_VERSION, "name": summary.name, "batch": summary.batch,
+        "layers": [{"name": e.row.name, "type": e.row.kind, "title": e.title, "lines": list(e.lines),
+                    "output_shape": list(e.row.output_shape), "params": e.row.params.total, "macs": e.row.macs,
+                    "flops": e.row.flops, "receptive_field": rf_dict(e.row.receptive_field)}
+                   for e in explanations]}, indent=2) + "\n"
+
+
+def explain_markdown(summary: Summary, explanations: list[Explanation]) -> str:
+    parts = [f"## {summary.name}: explained\n"]
+    for e in explanations:
+        parts.append(f"### `{e.row.name}`\n\n{e.title}\n\n```text\n" + "\n".join(e.lines) + "\n```\n")
+    return "\n".join(parts)
