@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from difflib import SequenceMatcher
 from fractions import Fraction
 from typing import Any, Callable, Generic, Iterable, TypeVar
@@ -67,6 +68,18 @@ def align(a: Summary, b: Summary) -> list[Pair]:
 def _align_by_kind(rows_a: list[Row], rows_b: list[Row]) -> list[Pair]:
     if not rows_a or not rows_b:
         return [Pair(r, None) for r in rows_a] + [Pair(None, r) for r in rows_b]
+    # same kinds at both ends pair up directly (a renamed stretch of layers is then linear, not quadratic)
+    head = 0
+    while head < min(len(rows_a), len(rows_b)) and rows_a[head].kind == rows_b[head].kind:
+        head += 1
+    tail = 0
+    while tail < min(len(rows_a), len(rows_b)) - head and rows_a[-1 - tail].kind == rows_b[-1 - tail].kind:
+        tail += 1
+    if head or tail:
+        end_a, end_b = len(rows_a) - tail, len(rows_b) - tail
+        return ([Pair(ra, rb) for ra, rb in zip(rows_a[:head], rows_b[:head])]
+                + _align_by_kind(rows_a[head:end_a], rows_b[head:end_b])
+                + [Pair(ra, rb) for ra, rb in zip(rows_a[end_a:], rows_b[end_b:])])
     matcher = SequenceMatcher(None, [r.kind for r in rows_a], [r.kind for r in rows_b], autojunk=False)
     pairs: list[Pair] = []
     for tag, a1, a2, b1, b2 in matcher.get_opcodes():
@@ -143,7 +156,7 @@ class Difference:
             return self.pair.status
         return "changed" if self.changed else "same"
 
-    @property
+    @cached_property
     def changed(self) -> tuple[str, ...]:
         """The aspects that differ (all that exist on one side, for a one-sided pair)."""
         out = []
@@ -254,15 +267,15 @@ class Comparison:
     def pairs(self) -> list[Pair]:
         return [d.pair for d in self.differences]
 
-    @property
+    @cached_property
     def changed(self) -> list[Difference]:
         return [d for d in self.differences if d.status != "same"]
 
-    @property
+    @cached_property
     def removed(self) -> list[Difference]:
         return [d for d in self.differences if d.status == "removed"]
 
-    @property
+    @cached_property
     def added(self) -> list[Difference]:
         return [d for d in self.differences if d.status == "added"]
 

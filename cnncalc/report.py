@@ -135,6 +135,7 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
                       f"{t.params:,} total" if t.non_trainable_params else "")),
         ("MACs", f"{t.macs:,} ({human(t.macs)}) multiply-accumulates, batch {summary.batch}"),
         ("FLOPs", f"{t.flops:,} ({human(t.flops)}) = 2 x MACs + bias, norm, activation, pool, merge ops"),
+        ("FLOPs by kind", ", ".join(f"{kind} {human(n)}" for kind, n in t.flops_by_category.items() if n)),
         ("Param memory", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
         ("Activations", f"{human_bytes(t.activation_bytes)} (all layer outputs, batch {summary.batch})"),
         ("Input memory", human_bytes(t.input_bytes)),

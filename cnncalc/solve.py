@@ -417,9 +417,9 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
     """Up to `limit` simplest distinct chains of `layers` layers of one `kind` taking `size_in` to `size_out`,
     each layer exact and lossless (as `solve_layer`), with every intermediate size (`Chain.sizes`).
 
-    The search: intermediate sizes are integers that stay between `size_in` and `size_out` (no detour
-    through a larger or smaller size); which (size, layers left) states can still reach `size_out` is
-    worked out once per size. Every chain repeating one layer is found; to those are added the
+    The search: every layer moves the size strictly toward `size_out` (each layer does part of the
+    down- or upsampling; no detours, no size-keeping filler layers), or keeps it when `size_in == size_out`;
+    which (size, layers left) states can still reach `size_out` is worked out once per size. Every chain repeating one layer is found; to those are added the
     4 x `limit` cheapest chains by summed `Solution.sort_key`, and the result is ordered by
     `Chain.sort_key`: fewer dilated (and output-padded) layers, then fewer distinct layer configurations
     (the same layer repeated first), then simpler layers."""
@@ -435,7 +435,8 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
         sizes = [size_in]
         while len(sizes) <= layers and s.lost_pixels(sizes[-1]) == 0:
             out = _output_or_zero(s, sizes[-1])
-            if not search.lo <= out <= search.hi:
+            low, high = search.bounds(sizes[-1])
+            if not low <= out <= high:
                 break
             sizes.append(out)
         if len(sizes) == layers + 1 and sizes[-1] == size_out:
@@ -463,11 +464,19 @@ class _ChainSearch:
     def moves(self, size: int) -> dict[int, list[tuple[int, Solution]]]:
         """The `keep` simplest moves per output size."""
         if size not in self._moves:
-            self._moves[size] = _moves(size, self.space, self.lo, self.hi, keep=self.keep)
+            self._moves[size] = _moves(size, self.space, *self.bounds(size), keep=self.keep)
         return self._moves[size]
 
     def all_moves(self, size: int) -> list[tuple[int, Solution]]:
-        return sorted(m for moves in _moves(size, self.space, self.lo, self.hi).values() for m in moves)
+        return sorted(m for moves in _moves(size, self.space, *self.bounds(size)).values() for m in moves)
+
+    def bounds(self, size: int) -> tuple[int, int]:
+        """The next size must move strictly toward the output (or stay, when input = output)."""
+        if self.size_out < self.size_in:
+            return self.size_out, size - 1
+        if self.size_out > self.size_in:
+            return size + 1, self.size_out
+        return size, size
 
     def feasible(self, size: int, left: int) -> bool:
         if left == 0:
@@ -520,7 +529,7 @@ class _ChainSearch:
         message = (f"no chain of {layers} {label} layers with {self.space.describe()} turns {start} into "
                    f"{self.size_out} with every layer exact"
                    + (" and lossless" if self.space.kind != "conv_transpose" else "")
-                   + f" (sizes on the way stay between {self.lo} and {self.hi})")
+                   + (" (each layer moving the size toward the output)" if start != self.size_out else ""))
         reached = {start}
         for _ in range(layers):
             reached = {out for n in reached for out in self.moves(n)}
