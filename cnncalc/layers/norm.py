@@ -5,7 +5,7 @@ Kernels compute inference-mode (eval) outputs: batch norm uses the running stati
 from __future__ import annotations
 
 from math import prod
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from typing_extensions import Annotated
@@ -17,33 +17,27 @@ Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 STATISTICS_FLOPS = 5  # mean add, subtract, square, variance add, scale by 1/std, per element
 AFFINE_FLOPS = 2      # multiply by weight, add bias, per element
 
-_BN_RANKS = {"batchnorm1d": ((1, 2), "[N, C] or [N, C, L]"), "batchnorm2d": ((3,), "[N, C, H, W]"),
-             "batchnorm3d": ((4,), "[N, C, D, H, W]"), "batchnorm": ((1, 2, 3, 4), "[N, C, ...]")}
-_IN_RANKS = {"instancenorm1d": ((2,), "[N, C, L]"), "instancenorm2d": ((3,), "[N, C, H, W]"),
-             "instancenorm3d": ((4,), "[N, C, D, H, W]")}
-
-
 def _channel_view(v: Any, ndim: int) -> Any:
     """A per-channel vector shaped to broadcast over [N, C, *spatial]."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-class BatchNorm(LayerBase):
-    type: Literal["batchnorm1d", "batchnorm2d", "batchnorm3d", "batchnorm"]
+class _PerChannelNorm(LayerBase):
+    """Batch and instance norm: optional per-channel affine weights and running statistics."""
+
     num_features: Pos | None = None
     eps: Eps = 1e-5
     momentum: Real | None = 0.1  # training only; accepted for PyTorch compatibility
     affine: Flag = True
     track_running_stats: Flag = True
 
-    type_aliases = ("batchnormalization",)
+    # type -> (accepted per-sample ranks, the batched layout named in errors)
+    ranks: ClassVar[dict[str, tuple[tuple[int, ...], str]]] = {}
     category = "norm"
-    shape_rule = "output = input; channels on axis 1 ('batchnorm' takes any rank)"
-    flops_rule = "2 per element (inference: scale and shift folded from the running statistics)"
 
     def _channels(self, x: Shape) -> int:
-        ranks, layout = _BN_RANKS[self.type]
-        self.expect_rank(x, ranks, layout)
+        accepted, layout = self.ranks[self.type]
+        self.expect_rank(x, accepted, layout)
         self.check_given("num_features", self.num_features, x[0])
         return x[0]
 
@@ -59,6 +53,17 @@ class BatchNorm(LayerBase):
         if self.track_running_stats:
             weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,)))
         return weights
+
+
+class BatchNorm(_PerChannelNorm):
+    type: Literal["batchnorm1d", "batchnorm2d", "batchnorm3d", "batchnorm"]
+
+    ranks = {"batchnorm1d": ((1, 2), "[N, C] or [N, C, L]"), "batchnorm2d": ((3,), "[N, C, H, W]"),
+             "batchnorm3d": ((4,), "[N, C, D, H, W]"), "batchnorm": ((1, 2, 3, 4), "[N, C, ...]")}
+
+    type_aliases = ("batchnormalization",)
+    shape_rule = "output = input; channels on axis 1 ('batchnorm' takes any rank)"
+    flops_rule = "2 per element (inference: scale and shift folded from the running statistics)"
 
     def extra_flops(self, x: Shape) -> int:
         return 2 * prod(x)
@@ -174,36 +179,15 @@ class GroupNorm(LayerBase):
         return y
 
 
-class InstanceNorm(LayerBase):
+class InstanceNorm(_PerChannelNorm):
     type: Literal["instancenorm1d", "instancenorm2d", "instancenorm3d"]
-    num_features: Pos | None = None
-    eps: Eps = 1e-5
-    momentum: Real | None = 0.1
-    affine: Flag = False
+    affine: Flag = False               # PyTorch's defaults differ from batch norm's
     track_running_stats: Flag = False
 
-    category = "norm"
+    ranks = {"instancenorm1d": ((2,), "[N, C, L]"), "instancenorm2d": ((3,), "[N, C, H, W]"),
+             "instancenorm3d": ((4,), "[N, C, D, H, W]")}
     shape_rule = "output = input; each sample's channel normalised over its spatial axes"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
-
-    def _channels(self, x: Shape) -> int:
-        ranks, layout = _IN_RANKS[self.type]
-        self.expect_rank(x, ranks, layout)
-        self.check_given("num_features", self.num_features, x[0])
-        return x[0]
-
-    def output_shape(self, x: Shape) -> Shape:
-        self._channels(x)
-        return x
-
-    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
-        c = self._channels(x)
-        weights = {}
-        if self.affine:
-            weights.update(weight=self.param((c,)), bias=self.param((c,)))
-        if self.track_running_stats:
-            weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,)))
-        return weights
 
     def extra_flops(self, x: Shape) -> int:
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
