@@ -2,7 +2,7 @@
 
     import cnncalc
     net = cnncalc.load("resnet50")                 # a spec file, or a bundled name
-    summary = cnncalc.analyze(net, batch=8)        # rows and totals
+    summary = cnncalc.summarize(net, batch=8)      # rows and totals
     weights = cnncalc.init_weights(net, seed=0)    # PyTorch's default init, state_dict names
     y = cnncalc.run(net, x, weights)               # NumPy forward pass on x [N, *input]
     result = cnncalc.verify(net, batch=2)          # executed vs calculated shape per layer
@@ -10,11 +10,14 @@
 
 __version__ = "0.1.0"
 
-# imported on first use, so `cnncalc summarize` never pays for numpy
+# public name -> (module, name there); imported on first use, so `cnncalc summarize` never pays for numpy.
+# No public name is also a submodule's name: importing a submodule would otherwise replace the function.
 _EXPORTS = {
-    "load": "cnncalc.spec", "parse": "cnncalc.spec", "analyze": "cnncalc.analyze",
-    "init_weights": "cnncalc.engine", "load_weights": "cnncalc.engine", "save_weights": "cnncalc.engine",
-    "run": "cnncalc.engine", "verify": "cnncalc.verify", "CnnCalcError": "cnncalc.errors",
+    "load": ("cnncalc.spec", "load"), "parse": ("cnncalc.spec", "parse"),
+    "summarize": ("cnncalc.analyze", "analyze"),
+    "init_weights": ("cnncalc.engine", "init_weights"), "load_weights": ("cnncalc.engine", "load_weights"),
+    "save_weights": ("cnncalc.engine", "save_weights"), "run": ("cnncalc.engine", "run"),
+    "verify": ("cnncalc.verification", "verify"), "CnnCalcError": ("cnncalc.errors", "CnnCalcError"),
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -22,5 +25,6 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name: str):
     if name in _EXPORTS:
         import importlib
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")

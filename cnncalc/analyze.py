@@ -81,7 +81,10 @@ class Summary:
     totals: Totals
 
     def row(self, name: str) -> Row:
-        return next(r for r in self.rows if r.name == name)
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no layer named '{name}' in {self.name}")
 
     def output_shapes(self) -> list[Shape]:
         by_name = {r.name: r.output_shape for r in self.rows}

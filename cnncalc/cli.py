@@ -188,7 +188,7 @@ def verify(
     Exit code 0 when all match, 1 on any mismatch, 2 on bad input."""
     from cnncalc import engine
     from cnncalc.analyze import analyze
-    from cnncalc import verify as checks
+    from cnncalc import verification
     from cnncalc.verify_report import verification_json, verification_renderable
     if format not in (Format.table, Format.json):
         raise CnnCalcError(f"verify has no {format.value} format", fix="Use --format table or json.")
@@ -205,7 +205,7 @@ def verify(
     progress_console = Console(stderr=True)
     with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:
         task = bar.add_task("running", total=len(network.layers))
-        result = checks.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype, max_memory=limit,
+        result = verification.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype, max_memory=limit,
                                summary=summary, on_layer=lambda layer: bar.update(task, advance=1,
                                                                                   description=layer.name))
     if save_weights:
@@ -253,6 +253,76 @@ def explain(
         sys.stdout.write(explain_markdown(summary, explanations))
     else:
         raise CnnCalcError("explain has no csv format", fix="Use --format table, json or markdown.")
+
+
+@app.command()
+@user_errors
+def diff(
+    spec_a: Annotated[str, typer.Argument(metavar="A", help="The first spec (file or bundled name).")],
+    spec_b: Annotated[Optional[str], typer.Argument(
+        metavar="[B]", help="The second spec (default: A again, so --set alone shows a what-if).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a field of B: --set conv1.stride=2 (repeatable).")] = None,
+    overrides_a: Annotated[Optional[list[str]], typer.Option(
+        "--set-a", help="Override a field of A (repeatable).")] = None,
+    batch: BatchOpt = 1,
+    dtype: DtypeOpt = "float32",
+    input_shape: InputOpt = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every aligned layer, not only changed ones.")] = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Align two specs layer by layer: where shapes, params, MACs, receptive field and memory differ."""
+    from cnncalc.analyze import analyze
+    from cnncalc.diff import compare, diff_json, diff_markdown, diff_renderable
+    second = spec_b or spec_a
+    if spec_b is None and not overrides:
+        raise CnnCalcError("diff needs a second spec or some --set overrides",
+                           fix="Write `cnncalc diff A.yaml B.yaml`, or `cnncalc diff A.yaml --set conv1.stride=2`.")
+    a = analyze(load_network(spec_a, input_shape, overrides_a), batch=batch, dtype=dtype)
+    b = analyze(load_network(second, input_shape, overrides), batch=batch, dtype=dtype)
+    label_a = spec_a + "".join(f" --set {o}" for o in overrides_a or [])
+    label_b = second + "".join(f" --set {o}" for o in overrides or [])
+    comparison = compare(a, b, label_a, label_b)
+    if format is Format.table:
+        show(diff_renderable(comparison, all_rows))
+    elif format is Format.json:
+        sys.stdout.write(diff_json(comparison, all_rows=True))
+    elif format is Format.markdown:
+        sys.stdout.write(diff_markdown(comparison, all_rows))
+    else:
+        raise CnnCalcError("diff has no csv format", fix="Use --format table, json or markdown.")
+
+
+@app.command()
+@user_errors
+def sweep(
+    spec: SpecArg,
+    inputs: Annotated[Optional[list[str]], typer.Option(
+        "--input", "-i", help="An input shape to try, e.g. 3,320,320 (repeatable; default the spec's).")] = None,
+    batches: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
+    dtype: DtypeOpt = "float32",
+    optimizer: OptimizerOpt = "adam",
+    overrides: SetOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Params, MACs, activation and peak memory per input size or batch size, with bars."""
+    from cnncalc.sweep import sweep as sweep_points
+    from cnncalc.sweep import sweep_json, sweep_markdown, sweep_renderable
+    try:
+        batch_sizes = [int(b) for b in batches.split(",") if b.strip()]
+    except ValueError:
+        raise CnnCalcError(f"--batch '{batches}' is not a list of numbers", fix="Write e.g. --batch 1,8,32.") \
+            from None
+    network = load_network(spec, None, overrides)
+    points = sweep_points(network, [parse_shape(s) for s in inputs or []], batch_sizes, dtype, optimizer)
+    if format is Format.table:
+        show(sweep_renderable(points))
+    elif format is Format.json:
+        sys.stdout.write(sweep_json(points))
+    elif format is Format.markdown:
+        sys.stdout.write(sweep_markdown(points))
+    else:
+        raise CnnCalcError("sweep has no csv format", fix="Use --format table, json or markdown.")
 
 
 @app.command()

@@ -29,7 +29,8 @@ from rich.text import Text
 from cnncalc.analyze import Row, Summary
 from cnncalc.layers import Shape
 from cnncalc.layers._window import ReceptiveField
-from cnncalc.report import human, human_bytes, number, rf_dict, rf_text, shape_text
+from cnncalc.report import human, human_bytes, markdown_table, number, rf_dict, rf_text, shape_text
+from cnncalc.spec import NETWORK_INPUT
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -122,7 +123,8 @@ class FieldChange:
 
 
 # aspects in the order they are reported
-ASPECTS = ("name", "type", "config", "output_shape", "params", "macs", "flops", "receptive_field", "output_bytes")
+ASPECTS = ("name", "type", "config", "inputs", "output_shape", "params", "macs", "flops", "receptive_field",
+           "output_bytes")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class Difference:
     name: Change[str]
     type: Change[str]
     config: tuple[FieldChange, ...]  # same-kind pairs only (a kind change is `type`)
+    inputs: Change[tuple[str, ...]]  # the layers it reads, by name in each network
+    rewired: bool                    # reads other layers than in A (B's inputs mapped through the alignment)
     output_shape: Change[Shape]
     params: Change[int]              # total (trainable + non-trainable)
     trainable_params: Change[int]
@@ -162,7 +166,7 @@ class Difference:
         out = []
         for aspect in ASPECTS:
             value = getattr(self, aspect)
-            if (bool(value) if aspect == "config" else value.changed):
+            if (bool(value) if aspect == "config" else self.rewired if aspect == "inputs" else value.changed):
                 out.append(aspect)
         return tuple(out)
 
@@ -178,6 +182,8 @@ class Difference:
         if self.type.changed:
             parts.append(f"type {self.type.before} -> {self.type.after}")
         parts += [c.text() for c in self.config]
+        if self.rewired:
+            parts.append(self.inputs_text())
         rest = [label for aspect, label in (("output_shape", "shape"), ("params", "params"), ("macs", "MACs"),
                                             ("receptive_field", "RF"), ("output_bytes", "memory"))
                 if getattr(self, aspect).changed]
@@ -186,12 +192,19 @@ class Difference:
         return "; ".join(parts)
 
 
+    def inputs_text(self) -> str:
+        return f"inputs {value_text(list(self.inputs.before or ()))} -> {value_text(list(self.inputs.after or ()))}"
+
+
 def config_of(row: Row) -> dict[str, Any]:
     return row.layer.model_dump(mode="json", exclude=_NOT_CONFIG | {"type"})
 
 
-def difference(pair: Pair) -> Difference:
+def difference(pair: Pair, b_to_a: dict[str, str] | None = None) -> Difference:
+    """The differences within one pair; `b_to_a` maps B's layer names to their A partners (from the
+    alignment) to tell a rewired layer from one whose inputs were only renamed."""
     a, b = pair.a, pair.b
+    b_to_a = b_to_a if b_to_a is not None else {}
 
     def change(get: Callable[[Row], Any]) -> Change:
         return Change(get(a) if a is not None else None, get(b) if b is not None else None)
@@ -203,6 +216,9 @@ def difference(pair: Pair) -> Difference:
                        if ca.get(k) != cb.get(k))
     return Difference(
         pair=pair, name=change(lambda r: r.name), type=change(lambda r: r.kind), config=config,
+        inputs=change(lambda r: r.layer.inputs),
+        rewired=a is not None and b is not None and
+        tuple(b_to_a.get(n) for n in b.layer.inputs) != a.layer.inputs,
         output_shape=change(lambda r: r.output_shape), params=change(lambda r: r.params.total),
         trainable_params=change(lambda r: r.params.trainable), macs=change(lambda r: r.macs),
         flops=change(lambda r: r.flops), receptive_field=change(lambda r: r.receptive_field),
@@ -318,8 +334,10 @@ def compare(a: Summary, b: Summary, label_a: str | None = None, label_b: str | N
     """Align A and B and compute every per-layer and total difference. Labels default to the networks'
     names, or their files when the names are equal, or 'A' and 'B'."""
     default_a, default_b = _labels(a, b)
+    pairs = align(a, b)
+    b_to_a = {NETWORK_INPUT: NETWORK_INPUT, **{p.b.name: p.a.name for p in pairs if p.a and p.b}}
     return Comparison(a=a, b=b, label_a=label_a or default_a, label_b=label_b or default_b,
-                      differences=tuple(difference(p) for p in align(a, b)),
+                      differences=tuple(difference(p, b_to_a) for p in pairs),
                       totals={key: TotalChange(get(a), get(b)) for key, (_, _, get) in TOTALS.items()})
 
 
@@ -390,11 +408,17 @@ def headline(comparison: Comparison) -> str:
         parts.append(f"input {shape_text(c.input_shape.before)} -> {shape_text(c.input_shape.after)}")
     parts += [f"{key} {v.before} -> {v.after}" for key, v in c.settings.items()]
     edits = []
+    existing_a = {NETWORK_INPUT} | {d.a.name for d in c.differences if d.a is not None and d.b is not None}
+    existing_b = {NETWORK_INPUT} | {d.b.name for d in c.differences if d.a is not None and d.b is not None}
     for d in c.differences:
         if d.status != "changed":
             continue
         texts = ([f"type {d.type.before} -> {d.type.after}"] if d.type.changed else []) + \
             [f.text() for f in d.config]
+        # rewiring from a removed or onto an added layer is part of that change; between kept layers it is news
+        if d.rewired and d.a is not None and d.b is not None and all(n in existing_a for n in d.a.layer.inputs) \
+                and all(n in existing_b for n in d.b.layer.inputs):
+            texts.append(d.inputs_text())
         if texts:
             edits.append(f"{d.name.before} {', '.join(texts)}")
         if d.name.changed:
@@ -503,6 +527,8 @@ def _difference_dict(d: Difference) -> dict[str, Any]:
         "b": _side(d.b),
         "changed": list(d.changed),
         "config": [{"field": f.field, "a": f.before, "b": f.after} for f in d.config],
+        "inputs": {"a": list(d.inputs.before) if d.inputs.before is not None else None,
+                   "b": list(d.inputs.after) if d.inputs.after is not None else None, "rewired": d.rewired},
         "output_shape": {"a": list(shape.before) if shape.before is not None else None,
                          "b": list(shape.after) if shape.after is not None else None},
         "params": _counts(d.params),
@@ -547,19 +573,11 @@ def diff_json(comparison: Comparison, all_rows: bool = True) -> str:
     return json.dumps(to_dict(comparison, all_rows), indent=2) + "\n"
 
 
-def _markdown_table(headers: Iterable[str], rows: list[list[str]], right: list[bool]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def diff_markdown(comparison: Comparison, all_rows: bool = False) -> str:
     c = comparison
     shown = _rows(c, all_rows)
-    layers = _markdown_table([h for h, _, _ in LAYER_COLUMNS], [[cell(d) for _, _, cell in LAYER_COLUMNS]
+    layers = markdown_table([h for h, _, _ in LAYER_COLUMNS], [[cell(d) for _, _, cell in LAYER_COLUMNS]
                                                                 for d in shown],
                              [r for _, r, _ in LAYER_COLUMNS]) if shown else "No layer differs."
-    totals = _markdown_table(TOTAL_HEADERS, total_cells(c), [False, True, True, True, True])
+    totals = markdown_table(TOTAL_HEADERS, total_cells(c), [False, True, True, True, True])
     return f"## {c.label_a} -> {c.label_b}\n\n{headline(c)}\n\n{layers}\n\n{totals}\n"

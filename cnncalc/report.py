@@ -27,19 +27,21 @@ def _scaled(value: float) -> str:
 
 
 def human(n: int) -> str:
-    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G; a unit is used from half of it (k from 1,000)."""
+    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G, -5.00 M; a unit is used from half of it (k from 1,000)."""
+    sign, n = ("-" if n < 0 else ""), abs(n)
     for unit, scale in _SI:
         if n >= max(0.5 * scale, 1000):
-            return f"{_scaled(n / scale)} {unit}"
-    return str(n)
+            return f"{sign}{_scaled(n / scale)} {unit}"
+    return f"{sign}{n}"
 
 
 def human_bytes(n: int) -> str:
     """Binary prefixes, labelled: 232.6 MiB."""
+    sign, n = ("-" if n < 0 else ""), abs(n)
     for unit, scale in _BINARY:
         if n >= 0.5 * scale:
-            return f"{_scaled(n / scale)} {unit}"
-    return f"{n} B"
+            return f"{sign}{_scaled(n / scale)} {unit}"
+    return f"{sign}{n} B"
 
 
 def shape_text(shape: Shape) -> str:
@@ -231,7 +233,7 @@ def to_json(summary: Summary, warnings: list | None = None) -> str:
     return json.dumps(to_dict(summary, warnings), indent=2) + "\n"
 
 
-def _markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
+def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
     lines = ["| " + " | ".join(headers) + " |",
@@ -241,7 +243,7 @@ def _markdown_table(headers: list[str], rows: list[list[str]], right: list[bool]
 
 
 def to_markdown(summary: Summary, columns: list[str], warnings: list | None = None) -> str:
-    table = _markdown_table([COLUMNS[c][0] for c in columns],
+    table = markdown_table([COLUMNS[c][0] for c in columns],
                             [[COLUMNS[c][1](r) for c in columns] for r in summary.rows],
                             [COLUMNS[c][2] for c in columns])
     totals = "\n".join(f"- **{key}**: {value}" for key, value in totals_lines(summary))

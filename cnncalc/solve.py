@@ -1,7 +1,8 @@
 """`cnncalc solve`: which (kernel_size, stride, padding, dilation) turn an input size into a wanted output size.
 
 Pure functions over plain data (one spatial axis at a time; sizes are ints) plus renderers that build
-Rich tables, JSON and Markdown and never print. The output-size arithmetic is `_window`'s, not restated here.
+Rich tables, JSON and Markdown and never print. Output sizes come from `_window` (`window_count`,
+`transposed_output`, `formula`); the search evaluates them on NumPy arrays of candidates.
 
 Kinds
 - ``conv``: conv2d. ``out = floor((N + 2P - D(F-1) - 1) / S) + 1``.
@@ -12,29 +13,36 @@ Kinds
   PyTorch's pooling rule ``padding <= kernel_size // 2`` applies.
 
 No lost pixels (conv and pool)
-  Every input pixel must be read by at least one window tap. A window reaches padded positions
-  ``i*S + j*D`` (window i, tap j); the input occupies positions ``P .. P+N-1``. Two ways to lose pixels:
-  - at the end: with ``r = (N + 2P - D(F-1) - 1) mod S``, the last ``r`` padded positions are never read;
-    that is harmless while they are padding, so the rule is ``r <= P`` (``r == 0`` when ``P == 0``).
-    ResNet's ``k3 s2 p1`` on 224 has ``r = 1``: only the right padding column is skipped, no pixel.
-  - in between: a stride larger than the kernel (a 1x1 stride-2 conv), or a dilation sharing a factor with
-    the stride (``k3 d2 s2`` reads only even positions), skips pixels inside the input.
-  Transposed convolutions have no such notion (every input value is scattered).
+  Every input pixel must be read by at least one window tap. Window i's tap j reads padded position
+  ``i*S + j*D``; the input occupies positions ``P .. P+N-1``. Pixels are lost
+  - at the end: with ``r = (N + 2P - D(F-1) - 1) mod S``, the last ``r`` padded positions are never read.
+    That is harmless while they are padding, so the rule is ``r <= P`` (``r == 0`` when ``P == 0``), the
+    same rule as summarize's 'lost-pixels' warning. ResNet's ``k3 s2 p1`` on 224 has ``r = 1``: only the
+    right padding column is skipped, no pixel, which is why it is the answer for 224 -> 112.
+  - in between: a stride larger than the kernel (a 1x1 stride-2 conv: summarize's 'strided-gaps'), or a
+    dilation sharing a factor with the stride (``k3 d2 s2`` reads only even positions), or too few taps.
+  Transposed convolutions have no such notion here.
 
 Default search ranges (when a constraint is not given)
-  kernel_size 1..11; stride 1..max(8, largest kernel) (a stride above the kernel always skips pixels,
-  except when the output is 1); dilation 1..4 (1 for pools and for kernel_size 1, where it means nothing);
-  padding 0..D(F-1) (the effective kernel - 1; more would add windows that read only padding), for pools
+  kernel_size 1..11; stride 1..max(8, largest kernel) (a larger stride always skips pixels, unless the
+  output is 1); dilation 1..4 (1 for pools, and for kernel_size 1 where it means nothing); padding
+  0..D(F-1), the effective kernel - 1 (more would add windows that read only padding), for pools
   0..kernel_size//2; ``max_padding`` lowers that cap. When the output is 1 (or a transposed input is 1) the
   stride changes nothing, so only the simplest stride is kept.
 
 "Simplest first": solutions are sorted by `Solution.sort_key`, lexicographically:
   1. dilation 1 before dilation > 1;
   2. output_padding 0 before > 0 (transposed);
-  3. regular padding before irregular: 0 ('valid') or (D(F-1))//2 (centred, 'same'-like) first;
+  3. regular padding before irregular: 0 ('valid') or D(F-1)//2 (centred, 'same'-like) first;
   4. fewer non-default values (stride 1, or = kernel_size for pools; padding 0; dilation 1; output_padding 0);
   5. smaller kernel_size, stride, padding, dilation, output_padding.
-  So 224 -> 112 with kernel 3 gives stride 2, padding 1 first; 224 -> 224 gives stride 1, padding 1.
+  So 224 -> 112 with kernel 3 gives stride 2, padding 1 first; 224 -> 224 gives stride 1, padding 1;
+  with no kernel given, 224 -> 112 starts k2 s2 p0, k3 s2 p1, k4 s2 p1, k5 s2 p2, ...
+
+Chains (`solve_chain`): `layers` layers of one kind, every size on the way an integer and every layer
+exact and lossless, each layer moving the size strictly toward the output (no detours, no size-keeping
+filler; all sizes equal when input = output). Chains repeating one layer come first (fewer distinct
+configurations), after fewer dilated layers; see `solve_chain` and `Chain.sort_key`.
 """
 from __future__ import annotations
 
@@ -45,11 +53,13 @@ from functools import lru_cache
 from math import gcd
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
+
 from rich.table import Table
 
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import _window as W
-from cnncalc.report import SCHEMA_VERSION, _markdown_table
+from cnncalc.report import SCHEMA_VERSION, markdown_table
 
 KINDS = ("conv", "conv_transpose", "pool")
 LAYER_TYPES = {"conv": "conv2d", "conv_transpose": "conv_transpose2d", "pool": "maxpool2d"}
@@ -182,25 +192,6 @@ def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int
     return read[padding:padding + size].count(0)
 
 
-def _loses_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int, out: int) -> bool:
-    """`lost_pixels(...) > 0` for a window count `out` >= 1, deciding the common cases without a scan."""
-    last_read = (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1  # padded position
-    if padding + size - 1 > last_read:
-        return True  # the input's last pixels lie beyond the last window
-    if dilation == 1 and (kernel >= stride or out == 1):
-        return False  # one contiguous run from position 0 to last_read
-    if size > 1 and gcd(stride if out > 1 else 0, dilation) > 1:
-        return True  # every tap lands on a multiple of that common factor
-    if out * kernel < size:
-        return True  # fewer taps than pixels
-    if (out - 1) * stride >= 2 * (stride + kernel) * dilation:  # long enough: the two ends are independent
-        gap = _end_gap(kernel, stride, dilation)
-        # taps i*S + j*D from the start (and, mirrored, from last_read back) miss only positions <= gap;
-        # the input starts `padding` after the start and ends `last_read - padding - size + 1` before the end
-        return gap is None or gap >= last_read - padding - size + 1
-    return lost_pixels(size, kernel, stride, padding, dilation) > 0
-
-
 @lru_cache(maxsize=None)
 def _end_gap(kernel: int, stride: int, dilation: int) -> int | None:
     """The largest position no tap i*stride + j*dilation (i >= 0, 0 <= j < kernel) reaches, -1 if none;
@@ -283,8 +274,9 @@ def _check_size(value: Any, what: str) -> int:
                                                  "(one spatial axis, e.g. 224).")
 
 
-Raw = tuple[int, int, int, int, int, int]  # (packed sort key, kernel, stride, padding, dilation, output_padding)
 _KEY_BITS = 32  # per sort-key component in a packed key: sums over any sensible chain stay below 2**32
+MAX_CANDIDATES = 2_000_000  # layers in one search space, before the search refuses
+_NO_GAP = -2  # `_end_gap` None: a residue class is never read
 
 
 def _sort_key(kind: str, kernel: int, stride: int, padding: int, dilation: int, output_padding: int
@@ -304,82 +296,116 @@ def _pack(key: Sequence[int]) -> int:
     return packed
 
 
-def _raw_moves(size_in: int, space: _Space, lo: int, hi: int | None) -> dict[int, list[Raw]]:
-    found: dict[int, list[Raw]] = {}
-    kind = space.kind
-    for kernel in space.kernels:
-        dilations = space.dilations if kernel > 1 else space.dilations[:1]  # D means nothing for a 1-tap kernel
-        for dilation in dilations:
-            span = W.effective_kernel(kernel, dilation)
-            cap = kernel // 2 if kind == "pool" else span - 1
-            if space.max_padding is not None:
-                cap = min(cap, space.max_padding)
-            for stride in space.strides:
-                if kind == "conv_transpose":
-                    if not _transposed_moves(found, size_in, kernel, stride, dilation, cap, lo, hi):
-                        break  # even the smallest output is too large: larger strides only grow it
-                    continue
-                if W.window_count(size_in, kernel, stride, (cap, cap), dilation) < lo:
-                    break  # larger strides only shrink the output further
-                for padding in range(cap + 1):
-                    out = W.window_count(size_in, kernel, stride, (padding, padding), dilation)
-                    if out < lo or (hi is not None and out > hi):
-                        continue
-                    if not _loses_pixels(size_in, kernel, stride, padding, dilation, out):
-                        key = _pack(_sort_key(kind, kernel, stride, padding, dilation, 0))
-                        found.setdefault(out, []).append((key, kernel, stride, padding, dilation, 0))
-    return found
+class _Candidates:
+    """Every layer of a search space, simplest first (the sort key does not depend on the input size), as
+    parallel NumPy arrays, so that all layers from one input size are checked in one vectorised pass."""
+
+    def __init__(self, space: _Space):
+        self.kind = space.kind
+        transposed = space.kind == "conv_transpose"
+        groups = []
+        for kernel in space.kernels:
+            for dilation in space.dilations if kernel > 1 else space.dilations[:1]:  # D means nothing for F=1
+                cap = kernel // 2 if space.kind == "pool" else W.effective_kernel(kernel, dilation) - 1
+                if space.max_padding is not None:
+                    cap = min(cap, space.max_padding)
+                groups.append((kernel, dilation, cap))
+        count = sum((cap + 1) * sum(max(s, d) if transposed else 1 for s in space.strides)
+                    for _, d, cap in groups)
+        if count > MAX_CANDIDATES:
+            raise CnnCalcError(f"the search space holds {count:,} layers ({space.describe()}), too many to try",
+                               fix="Narrow it: fewer or smaller --kernel, --stride or --dilation values.")
+        rows = sorted(_sort_key(space.kind, kernel, stride, padding, dilation, op)
+                      for kernel, dilation, cap in groups for stride in space.strides for padding in range(cap + 1)
+                      for op in (range(max(stride, dilation)) if transposed else (0,)))  # op < max(S, D)
+        self.packed = [_pack(row) for row in rows]
+        table = np.array([row[4:] for row in rows], dtype=np.int64).reshape(-1, 5)
+        self.kernel, self.stride, self.padding, self.dilation, self.output_padding = table.T
+        self.span = W.effective_kernel(self.kernel, self.dilation)
+        if transposed:  # the rule is affine in N with slope S: evaluate it once, at an N where it is >= 1
+            self.base_size = 2 * int(self.padding.max(initial=0)) + 2
+            self.base = np.array([W.transposed_output((self.base_size,), (row[4],), (row[5],), (row[6],),
+                                                      (row[7],), (row[8],))[0] for row in rows],
+                                 dtype=np.int64)
+        else:
+            self.common = np.gcd(self.stride, self.dilation)
+            gaps = {(row[4], row[5], row[7]): 0 for row in rows}
+            gaps = {key: _end_gap(*key) for key in gaps}
+            self.gap = np.array([_NO_GAP if gaps[key] is None else gaps[key]
+                                 for key in ((row[4], row[5], row[7]) for row in rows)], dtype=np.int64)
+
+    def solution(self, index: int) -> Solution:
+        return Solution(self.kind, int(self.kernel[index]), int(self.stride[index]), int(self.padding[index]),
+                        int(self.dilation[index]), int(self.output_padding[index]))
+
+    def moves(self, size_in: int, lo: int = 1, hi: int | None = None, keep: int | None = None
+              ) -> dict[int, list[int]]:
+        """Candidate indices of every exact (and, for conv/pool, lossless) layer from `size_in`, by output size
+        within lo..hi, simplest first; at most `keep` per output size."""
+        if self.kind == "conv_transpose":
+            out = self.base + (size_in - self.base_size) * self.stride
+            ok = out >= max(lo, 1)
+        else:
+            out = W.window_count(size_in, self.kernel, self.stride, (self.padding, self.padding), self.dilation)
+            ok = out >= max(lo, 1)
+        if hi is not None:
+            ok &= out <= hi
+        if self.kind != "conv_transpose":
+            ok &= self._lossless(size_in, out, ok)
+        indices = np.flatnonzero(ok)
+        outs = out[indices]
+        order = np.argsort(outs, kind="stable")  # by output size, simplest first within each
+        indices, outs = indices[order].tolist(), outs[order].tolist()
+        stride_free = size_in == 1 if self.kind == "conv_transpose" else None
+        moves: dict[int, list[int]] = {}
+        for index, size in zip(indices, outs):
+            moves.setdefault(size, []).append(index)
+        for size, found in moves.items():
+            if stride_free or (stride_free is None and size == 1):  # the stride changes nothing: keep the first
+                seen: set[tuple[int, ...]] = set()
+                kept = []
+                for index in found:
+                    same = (self.kernel[index], self.padding[index], self.dilation[index],
+                            self.output_padding[index])
+                    if same not in seen:
+                        seen.add(same)
+                        kept.append(index)
+                found = kept
+            moves[size] = found[:keep]
+        return moves
+
+    def _lossless(self, size: int, out: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Whether `lost_pixels(size, ...) == 0`, for every candidate at once (out >= 1 where `wanted`):
+        the common cases are decided in closed form, the rest (short rows of windows) by `lost_pixels`."""
+        kernel, stride, padding, dilation = self.kernel, self.stride, self.padding, self.dilation
+        last_read = (out - 1) * stride + self.span - 1  # the last padded position any tap reads
+        trailing = padding + size - 1 > last_read  # the input's last pixels lie beyond the last window
+        contiguous = (dilation == 1) & ((kernel >= stride) | (out == 1))  # one run: positions 0..last_read
+        common = (size > 1) & (np.where(out > 1, self.common, dilation) > 1)  # taps only hit multiples of it
+        few = out * kernel < size  # fewer taps than pixels
+        # Once the last window starts after the first one ends, taps i*S + j*D miss only positions <= gap
+        # counted from the start and (mirrored) from last_read back, or a whole residue class mod S (no gap).
+        # The input starts `padding` after the start and ends `last_read - padding - size + 1` before the end.
+        long_enough = (out - 1) * stride >= (kernel - 1) * dilation
+        incomplete = self.gap == _NO_GAP
+        gap_lossy = np.where(incomplete, size >= stride, self.gap >= last_read - padding - size + 1)
+        lossy = trailing | (~contiguous & (common | few | (long_enough & gap_lossy)))
+        lossless = ~lossy
+        undecided = ~contiguous & (~long_enough | incomplete)
+        for index in np.flatnonzero(wanted & lossless & undecided).tolist():
+            lossless[index] = lost_pixels(size, int(kernel[index]), int(stride[index]), int(padding[index]),
+                                          int(dilation[index])) == 0
+        return lossless
 
 
-def _transposed_moves(found: dict[int, list[Raw]], size_in: int, kernel: int, stride: int, dilation: int,
-                      cap: int, lo: int, hi: int | None) -> bool:
-    """Add the exact layers for one (kernel, stride, dilation); False when every output is above `hi`."""
-    top_pad = max(stride, dilation) - 1  # PyTorch: output_padding < max(stride, dilation)
-    fits = False
-    for padding in range(cap + 1):
-        try:  # the largest output for this padding; output_padding adds one per step below it
-            top = W.transposed_output((size_in,), (kernel,), (stride,), (padding,), (dilation,), (top_pad,))[0]
-        except ShapeError:
-            return True  # more padding only shrinks it further
-        if hi is not None and top - top_pad > hi:
-            continue
-        fits = True
-        for output_padding in range(top_pad + 1):
-            out = top - top_pad + output_padding
-            if out >= max(lo, 1) and (hi is None or out <= hi):
-                key = _pack(_sort_key("conv_transpose", kernel, stride, padding, dilation, output_padding))
-                found.setdefault(out, []).append((key, kernel, stride, padding, dilation, output_padding))
-    return fits
-
-
-def _moves(size_in: int, space: _Space, lo: int = 1, hi: int | None = None,
-           keep: int | None = None) -> dict[int, list[tuple[int, Solution]]]:
-    """Every exact, lossless layer in `space` from `size_in`, by output size (within lo..hi), simplest first,
-    as (packed sort key, solution); at most `keep` per output size."""
-    moves = {}
-    stride_free = size_in == 1 if space.kind == "conv_transpose" else None
-    for out, raws in _raw_moves(size_in, space, lo, hi).items():
-        raws.sort()
-        if stride_free or (stride_free is None and out == 1):  # the stride changes nothing: keep the simplest
-            seen: set[tuple[int, ...]] = set()
-            kept = []
-            for raw in raws:
-                if (raw[1], *raw[3:]) not in seen:
-                    seen.add((raw[1], *raw[3:]))
-                    kept.append(raw)
-            raws = kept
-        moves[out] = [(raw[0], Solution(space.kind, *raw[1:])) for raw in raws[:keep]]
-    return moves
-
-
-def _no_solution(size_in: int, size_out: int, space: _Space) -> CnnCalcError:
+def _no_solution(size_in: int, size_out: int, space: _Space, candidates: _Candidates) -> CnnCalcError:
     label = KIND_LABELS[space.kind]
-    reachable = _moves(size_in, space)
+    reachable = candidates.moves(size_in, keep=1)
     what = "without losing input pixels" if space.kind != "conv_transpose" else "exactly"
     message = f"no {label} with {space.describe()} turns {size_in} into {size_out} {what}"
     below = max((o for o in reachable if o < size_out), default=None)
     above = min((o for o in reachable if o > size_out), default=None)
-    nearest = [f"{o} ({reachable[o][0][1].short()})" for o in (below, above) if o is not None]
+    nearest = [f"{o} ({candidates.solution(reachable[o][0]).short()})" for o in (below, above) if o is not None]
     fix = f"Nearest outputs it can reach: {' and '.join(nearest)}." if nearest else \
         f"No output at all is reachable from {size_in} that way."
     if space.kind != "conv_transpose" and size_out > size_in:
@@ -402,10 +428,11 @@ def solve_layer(size_in: int, size_out: int, kind: str = "conv", kernels: Iterab
     the nearest reachable outputs."""
     size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
     space = _space(kind, kernels, strides, dilations, max_padding)
-    solutions = [s for _, s in _moves(size_in, space, lo=size_out, hi=size_out).get(size_out, [])]
-    if not solutions:
-        raise _no_solution(size_in, size_out, space)
-    return solutions
+    candidates = _Candidates(space)
+    found = candidates.moves(size_in, lo=size_out, hi=size_out).get(size_out, [])
+    if not found:
+        raise _no_solution(size_in, size_out, space, candidates)
+    return [candidates.solution(i) for i in found]
 
 
 # ---- several layers --------------------------------------------------------------------------------------
@@ -418,11 +445,12 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
     each layer exact and lossless (as `solve_layer`), with every intermediate size (`Chain.sizes`).
 
     The search: every layer moves the size strictly toward `size_out` (each layer does part of the
-    down- or upsampling; no detours, no size-keeping filler layers), or keeps it when `size_in == size_out`;
-    which (size, layers left) states can still reach `size_out` is worked out once per size. Every chain repeating one layer is found; to those are added the
-    4 x `limit` cheapest chains by summed `Solution.sort_key`, and the result is ordered by
-    `Chain.sort_key`: fewer dilated (and output-padded) layers, then fewer distinct layer configurations
-    (the same layer repeated first), then simpler layers."""
+    down- or upsampling: no detours, no size-keeping filler layers), or keeps it when size_in == size_out.
+    Which (size, layers left) states can still reach `size_out` is worked out once per size. Every chain
+    repeating one layer is found; to those are added the 4 x `limit` cheapest chains by summed
+    `Solution.sort_key` (a k-best search). The result is ordered by `Chain.sort_key`: fewer dilated (and
+    output-padded) layers, then fewer distinct layer configurations (the same layer repeated first), then
+    simpler layers. 224 -> 7 in 5 conv layers: five stride-2 layers first (k2 s2 p0, k3 s2 p1, ...)."""
     size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
     layers = _positive(layers, "the number of layers", "Give --layers 1 or more.")
     limit = _positive(limit, "the limit", "Give --limit 1 or more.")
@@ -431,7 +459,7 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
     if not search.feasible(size_in, layers):
         raise search.failure(layers)
     chains = set(search.best(size_in, layers))
-    for _, s in search.all_moves(size_in):
+    for s in search.all_moves(size_in):
         sizes = [size_in]
         while len(sizes) <= layers and s.lost_pixels(sizes[-1]) == 0:
             out = _output_or_zero(s, sizes[-1])
@@ -456,19 +484,20 @@ class _ChainSearch:
 
     def __init__(self, size_in: int, size_out: int, space: _Space, keep: int):
         self.size_in, self.size_out, self.space, self.keep = size_in, size_out, space, keep
-        self.lo, self.hi = min(size_in, size_out), max(size_in, size_out)
-        self._moves: dict[int, dict[int, list[tuple[int, Solution]]]] = {}
+        self.candidates = _Candidates(space)
+        self._moves: dict[int, dict[int, list[int]]] = {}
         self._feasible: dict[tuple[int, int], bool] = {}
-        self._best: dict[tuple[int, int], list[tuple[int, tuple[Solution, ...]]]] = {}
+        self._best: dict[tuple[int, int], list[tuple[int, tuple[int, ...]]]] = {}
 
-    def moves(self, size: int) -> dict[int, list[tuple[int, Solution]]]:
-        """The `keep` simplest moves per output size."""
+    def moves(self, size: int) -> dict[int, list[int]]:
+        """The `keep` simplest moves (candidate indices) per output size."""
         if size not in self._moves:
-            self._moves[size] = _moves(size, self.space, *self.bounds(size), keep=self.keep)
+            self._moves[size] = self.candidates.moves(size, *self.bounds(size), keep=self.keep)
         return self._moves[size]
 
-    def all_moves(self, size: int) -> list[tuple[int, Solution]]:
-        return sorted(m for moves in _moves(size, self.space, *self.bounds(size)).values() for m in moves)
+    def all_moves(self, size: int) -> list[Solution]:
+        found = self.candidates.moves(size, *self.bounds(size))
+        return [self.candidates.solution(i) for i in sorted(i for moves in found.values() for i in moves)]
 
     def bounds(self, size: int) -> tuple[int, int]:
         """The next size must move strictly toward the output (or stay, when input = output)."""
@@ -486,38 +515,40 @@ class _ChainSearch:
             self._feasible[key] = any(self.feasible(out, left - 1) for out in self.moves(size))
         return self._feasible[key]
 
-    def _k_best(self, size: int, left: int) -> list[tuple[int, tuple[Solution, ...]]]:
-        """The `keep` cheapest completions (packed cost, layers) from `size` with `left` layers to go: a lazy
-        merge of (move i, completion j) pairs, each sorted list's pairs entering the heap in cost order."""
+    def _k_best(self, size: int, left: int) -> list[tuple[int, tuple[int, ...]]]:
+        """The `keep` cheapest completions (packed cost, candidate indices) from `size` with `left` layers to go:
+        a lazy merge of (move i, completion j) pairs, each row's pairs entering the heap in cost order."""
         if left == 0:
             return [(0, ())] if size == self.size_out else []
         key = (size, left)
         if key in self._best:
             return self._best[key]
+        cost = self.candidates.packed
         rows = []
         heap: list[tuple[int, int, int, int]] = []
         for out, moves in self.moves(size).items():
             if self.feasible(out, left - 1):
                 tails = self._k_best(out, left - 1)
                 rows.append((moves, tails))
-                heap.append((moves[0][0] + tails[0][0], len(rows) - 1, 0, 0))
+                heap.append((cost[moves[0]] + tails[0][0], len(rows) - 1, 0, 0))
         heapq.heapify(heap)
-        result: list[tuple[int, tuple[Solution, ...]]] = []
+        result: list[tuple[int, tuple[int, ...]]] = []
         seen: set[tuple[int, int, int]] = set()
         while heap and len(result) < self.keep:
-            cost, row, i, j = heapq.heappop(heap)
+            total, row, i, j = heapq.heappop(heap)
             moves, tails = rows[row]
-            result.append((cost, (moves[i][1], *tails[j][1])))
+            result.append((total, (moves[i], *tails[j][1])))
             for ni, nj in ((i + 1, j), (i, j + 1)):
                 if ni < len(moves) and nj < len(tails) and (row, ni, nj) not in seen:
                     seen.add((row, ni, nj))
-                    heapq.heappush(heap, (moves[ni][0] + tails[nj][0], row, ni, nj))
+                    heapq.heappush(heap, (cost[moves[ni]] + tails[nj][0], row, ni, nj))
         self._best[key] = result
         return result
 
     def best(self, size: int, left: int) -> list[Chain]:
         chains = []
-        for _, layers in self._k_best(size, left):
+        for _, indices in self._k_best(size, left):
+            layers = tuple(self.candidates.solution(i) for i in indices)
             sizes = [size]
             for s in layers:
                 sizes.append(s.output_size(sizes[-1]))
@@ -525,7 +556,7 @@ class _ChainSearch:
         return chains
 
     def failure(self, layers: int) -> CnnCalcError:
-        start, label = self.size_in, KIND_LABELS[self.space.kind]
+        start, label = self.size_in, self.space.kind
         message = (f"no chain of {layers} {label} layers with {self.space.describe()} turns {start} into "
                    f"{self.size_out} with every layer exact"
                    + (" and lossless" if self.space.kind != "conv_transpose" else "")
@@ -536,11 +567,12 @@ class _ChainSearch:
         below = max((o for o in reached if o < self.size_out), default=None)
         above = min((o for o in reached if o > self.size_out), default=None)
         nearest = [str(o) for o in (below, above) if o is not None]
-        fix = (f"With {layers} layers the nearest reachable outputs are {' and '.join(nearest)}." if nearest else
-               f"Nothing between {self.lo} and {self.hi} is reachable in {layers} layers.")
-        counts = [n for n in range(1, layers + 4) if n != layers and self.feasible(start, n)]
+        fix = (f"With {layers} layers the nearest reachable output{'s are' if len(nearest) > 1 else ' is'} "
+               f"{' and '.join(nearest)}." if nearest else f"No size is reachable in {layers} layers that way.")
+        counts = [str(n) for n in range(1, layers + 4) if n != layers and self.feasible(start, n)]
         if counts:
-            fix += f" {start} -> {self.size_out} works with --layers {' or '.join(map(str, counts))}."
+            counts_text = counts[0] if len(counts) == 1 else f"{', '.join(counts[:-1])} or {counts[-1]}"
+            fix += f" {start} -> {self.size_out} works with --layers {counts_text}."
         if self.space.kind != "conv_transpose" and self.size_out > start:
             fix += " To upsample, use --kind conv_transpose."
         return CnnCalcError(message, fix=fix + " Or widen the search: --kernel, --stride, --dilation.")
@@ -552,9 +584,11 @@ def _columns(kind: str) -> list[str]:
     return list(Solution(kind, 1, 1, 0).fields())
 
 
-def _title(size_in: int, size_out: int, kind: str, count: int, what: str) -> str:
-    return (f"{KIND_LABELS[kind].capitalize()} {size_in} -> {size_out}: {count} {what}"
-            f"{'' if count == 1 else 's'}, simplest first")
+def _title(size_in: int, size_out: int, kind: str, count: int, what: str, layers: int | None = None) -> str:
+    counted = f"{count} {what}{'' if count == 1 else 's'}"
+    if layers is not None:
+        counted += f" of {layers} layer{'' if layers == 1 else 's'}"
+    return f"{KIND_LABELS[kind].capitalize()} {size_in} -> {size_out}: {counted}, simplest first"
 
 
 def solutions_table(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> Table:
@@ -585,7 +619,7 @@ def _sizes_text(chain: Chain) -> str:
 def chains_table(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> Table:
     """#, the sizes on the way and the layers ('k=3 s=2 p=1 x5' when one layer is repeated)."""
     layers = len(chains[0]) if chains else 0
-    table = Table(title=_title(size_in, size_out, kind, len(chains), f"chain of {layers} layer"),
+    table = Table(title=_title(size_in, size_out, kind, len(chains), "chain", layers),
                   title_justify="left", header_style="bold")
     table.add_column("#", justify="right")
     table.add_column("sizes", overflow="fold")
@@ -617,15 +651,15 @@ def solutions_markdown(size_in: int, size_out: int, kind: str, solutions: Sequen
     columns = _columns(kind)
     rows = [[str(i), *(str(s.fields()[c]) for c in columns), f"`{s.formula(size_in)}`"]
             for i, s in enumerate(solutions, 1)]
-    table = _markdown_table(["#", *columns, "output size"], rows, [True] * (len(columns) + 1) + [False])
+    table = markdown_table(["#", *columns, "output size"], rows, [True] * (len(columns) + 1) + [False])
     return f"## {_title(size_in, size_out, kind, len(solutions), 'solution')}\n\n{table}\n"
 
 
 def chains_markdown(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> str:
     layers = len(chains[0]) if chains else 0
     rows = [[str(i), _sizes_text(c), _chain_layers_text(c)] for i, c in enumerate(chains, 1)]
-    table = _markdown_table(["#", "sizes", "layers"], rows, [True, False, False])
-    return f"## {_title(size_in, size_out, kind, len(chains), f'chain of {layers} layer')}\n\n{table}\n"
+    table = markdown_table(["#", "sizes", "layers"], rows, [True, False, False])
+    return f"## {_title(size_in, size_out, kind, len(chains), 'chain', layers)}\n\n{table}\n"
 
 
 def parse_values(texts: Sequence[str] | None, option: str) -> tuple[int, ...] | None:

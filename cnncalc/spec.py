@@ -55,7 +55,11 @@ class Network:
         return Where(self.file, line, col, layer.name, layer.kind, origin.via)
 
     def with_input(self, shape: Shape) -> "Network":
-        return replace(self, input_shape=tuple(shape))
+        shape = tuple(shape)
+        if not 1 <= len(shape) <= 4 or any(type(d) is not int or d < 1 for d in shape):
+            raise SpecError(f"an input shape is one sample's shape, channels first: 1 to 4 positive integers; "
+                            f"got {list(shape)}", fix="Write e.g. 3,224,224 (no batch axis).")
+        return replace(self, input_shape=shape)
 
 
 # ---- finding a spec ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncalc.report import SCHEMA_VERSION, human_bytes, shape_text, warning_dicts, warnings_text
-from cnncalc.verify import LayerCheck, Verification
+from cnncalc.verification import LayerCheck, Verification
 
 
 def _number(value: float) -> str:

@@ -142,3 +142,35 @@ def test_receptive_field_and_memory_in_table_and_json(runner, small):
     # the input is freed once conv1 ran; the peak is conv1's and bn1's outputs together: 2 * 8*32*32 floats
     assert data["totals"]["peak_activation_bytes"] == 4 * 2 * 8 * 32 * 32
     assert data["totals"]["peak_layer"] == "bn1"
+
+
+# ---- diff and sweep ------------------------------------------------------------------------------------------
+def test_diff_with_set_is_a_what_if(runner, small):
+    result = runner.invoke(app, ["diff", small, "--set", "conv1.stride=2", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    # conv1 at stride 2: 8*16*16*27 = 55,296 MACs; fc then sees 8*8*8 = 512 features: 5,120 MACs
+    assert data["totals"]["macs"]["b"] == 55_296 + 5_120 and data["totals"]["macs"]["a"] == MACS
+    assert "conv1 stride 1 -> 2" in data["headline"]
+    table = runner.invoke(app, ["diff", small, small])
+    assert table.exit_code == 0 and "no differences" in table.stdout
+
+
+def test_diff_needs_a_second_spec_or_overrides(runner, small):
+    result = runner.invoke(app, ["diff", small])
+    assert result.exit_code == 2 and "needs a second spec or some --set" in result.stderr
+
+
+def test_sweep_over_inputs_and_batches(runner, small):
+    result = runner.invoke(app, ["sweep", small, "-i", "3,32,32", "-i", "3,64,64", "--batch", "1,4", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.stdout)["points"]
+    assert len(points) == 4
+    # conv1 MACs scale with the output area (x4 at 64x64); fc grows with the flattened features
+    macs = {(tuple(p["input_shape"])): p["macs"] for p in points}
+    assert macs[(1, 3, 32, 32)] == MACS and macs[(4, 3, 32, 32)] == 4 * MACS
+    assert macs[(1, 3, 64, 64)] == 4 * 221_184 + 10 * 8 * 32 * 32
+    table = runner.invoke(app, ["sweep", small, "--batch", "1,2"])
+    assert table.exit_code == 0 and "MACs bar" in table.stdout
+    bad = runner.invoke(app, ["sweep", small, "-i", "3,1,1"])
+    assert bad.exit_code == 2 and "input [3, 1, 1] does not fit" in bad.stderr

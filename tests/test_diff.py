@@ -102,7 +102,10 @@ def test_a_different_kind_in_the_same_place_is_removed_then_added():
     c = comparison(A_TEXT, HEAD + CONV1 % "" + "  - relu\n" + avg + TAIL)
     assert names(c.pairs)[2:5] == [("maxpool2d_1", None), (None, "avgpool2d_1"), ("conv2", "conv2")]
     # same window, same output: nothing downstream moves, MACs unchanged (pooling has no MACs)
-    assert c.totals["macs"].delta == 0 and [d.status for d in c.changed] == ["removed", "added"]
+    assert c.totals["macs"].delta == 0
+    assert [(d.status, d.changed) for d in c.changed[2:]] == [("changed", ("inputs",))]  # conv2 reads the new pool
+    assert [d.status for d in c.changed[:2]] == ["removed", "added"]
+    assert "inputs" not in headline(c)  # rewiring onto an added layer is part of the addition
 
 
 # ---- per-layer differences ---------------------------------------------------------------------------------
@@ -129,8 +132,9 @@ def test_per_layer_differences_against_hand_worked_numbers():
     assert "output_shape" in relu.changed and relu.macs.delta == 0
     assert relu.summary().startswith("follows upstream")
 
-    conv2 = by_a["conv2"]  # same shape and MACs; only the receptive field moves: 8 -> 7
-    assert conv2.changed == ("receptive_field",)
+    conv2 = by_a["conv2"]  # same shape and MACs; it reads relu_1 now (the pool is gone), its field is 8 -> 7
+    assert conv2.changed == ("inputs", "receptive_field") and not conv2.config
+    assert conv2.inputs.before == ("maxpool2d_1",) and conv2.inputs.after == ("relu_1",)
     assert conv2.macs.before == conv2.macs.after == 294_912
     assert conv2.receptive_field.before.size == (8, 8) and conv2.receptive_field.after.size == (7, 7)
 
@@ -171,6 +175,7 @@ def test_headline_names_the_changes_and_the_computed_deltas():
     text = headline(comparison())
     assert text.startswith("b vs a: ")  # unnamed specs: their file stems
     assert "conv1 stride 1 -> 2" in text
+    assert "inputs" not in text  # conv2 reading relu_1 instead of the removed pool is part of the removal
     assert "maxpool2d_1 (maxpool2d) removed" in text
     assert "-32 % MACs" in text and "+0 params" in text and "-46 % peak inference memory" in text
     assert "no differences" not in text
@@ -231,3 +236,23 @@ def test_table_shows_changed_rows_unless_all_rows():
     md = diff_markdown(c)
     assert headline(c) in md and "| conv1 (conv2d) | conv1 (conv2d) |" in md and "fc (linear)" not in md
     assert "| MACs | 0.52 M | 350 k | -166 k | -32 % |" in md
+
+
+def test_rewired_skip_connection_is_a_change_but_renamed_inputs_are_not():
+    base = """input: [8, 8, 8]
+layers:
+  - {type: conv2d, name: conv1, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: conv2d, name: conv2, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: add, name: skip, inputs: [conv2, %s]}
+"""
+    c = comparison(base % "conv1", base % "input")
+    skip = next(d for d in c.differences if d.a is not None and d.a.name == "skip")
+    assert skip.rewired and skip.changed[0] == "inputs" and not skip.config
+    # the widest path decides the add's receptive field: conv2's 5x5 in both
+    assert skip.receptive_field.before.size == skip.receptive_field.after.size == (5, 5)
+    assert "skip inputs [conv2, conv1] -> [conv2, input]" in headline(c)
+    assert c.totals["macs"].delta == 0
+
+    renamed = comparison(base % "conv1", (base % "first").replace("name: conv1", "name: first"))
+    skip = next(d for d in renamed.differences if d.a is not None and d.a.name == "skip")
+    assert not skip.rewired and skip.status == "same"  # reads the same (renamed) layer
