@@ -327,6 +327,45 @@ def sweep(
 
 @app.command()
 @user_errors
+def solve(
+    size_in: Annotated[int, typer.Option("--in", help="Input size along one spatial axis.")],
+    size_out: Annotated[int, typer.Option("--out", help="Wanted output size.")],
+    kind: Annotated[str, typer.Option("--kind", help="conv, conv_transpose or pool.")] = "conv",
+    kernels: Annotated[Optional[list[str]], typer.Option(
+        "--kernel", "-k", help="Allowed kernel sizes: 3, 3,5,7 or 1..7 (repeatable).")] = None,
+    strides: Annotated[Optional[list[str]], typer.Option("--stride", "-s", help="Allowed strides.")] = None,
+    dilations: Annotated[Optional[list[str]], typer.Option("--dilation", "-d", help="Allowed dilations.")] = None,
+    max_padding: Annotated[Optional[int], typer.Option("--max-padding", help="Largest padding to try.")] = None,
+    layers: Annotated[int, typer.Option("--layers", help="Spread the change over this many layers.")] = 1,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many answers.")] = 10,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Every (kernel, stride, padding, dilation) that turns --in into exactly --out with no lost pixels."""
+    from cnncalc import solve as solver
+    args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
+                dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
+    if format is Format.csv:
+        raise CnnCalcError("solve has no csv format", fix="Use --format table, json or markdown.")
+    if layers == 1:
+        every = solver.solve_layer(size_in, size_out, kind, **args)
+        found = every[:limit]
+        if len(every) > limit:
+            note(f"showing the {limit} simplest of {len(every)} solutions; --limit {len(every)} shows all")
+        render = {Format.table: solver.solutions_table, Format.json: solver.solutions_json,
+                  Format.markdown: solver.solutions_markdown}[format]
+    else:
+        found = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **args)
+        render = {Format.table: solver.chains_table, Format.json: solver.chains_json,
+                  Format.markdown: solver.chains_markdown}[format]
+    output = render(size_in, size_out, kind, found)
+    if isinstance(output, str):
+        sys.stdout.write(output)
+    else:
+        show(output)
+
+
+@app.command()
+@user_errors
 def zoo(format: FormatOpt = Format.table) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
     import json

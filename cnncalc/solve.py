@@ -68,6 +68,7 @@ DEFAULT_KERNELS = tuple(range(1, 12))
 DEFAULT_DILATIONS = tuple(range(1, 5))
 MIN_DEFAULT_MAX_STRIDE = 8
 DEFAULT_LIMIT = 10
+MAX_LAYERS = 100  # chain length (the search recurses once per layer)
 
 
 # ---- solutions -------------------------------------------------------------------------------------------
@@ -453,6 +454,9 @@ def solve_chain(size_in: int, size_out: int, layers: int, kind: str = "conv",
     simpler layers. 224 -> 7 in 5 conv layers: five stride-2 layers first (k2 s2 p0, k3 s2 p1, ...)."""
     size_in, size_out = _check_size(size_in, "input"), _check_size(size_out, "output")
     layers = _positive(layers, "the number of layers", "Give --layers 1 or more.")
+    if layers > MAX_LAYERS:
+        raise CnnCalcError(f"--layers {layers} is more than the search handles ({MAX_LAYERS})",
+                           fix=f"Give --layers {MAX_LAYERS} or fewer.")
     limit = _positive(limit, "the limit", "Give --limit 1 or more.")
     space = _space(kind, kernels, strides, dilations, max_padding)
     search = _ChainSearch(size_in, size_out, space, keep=4 * limit)

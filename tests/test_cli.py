@@ -174,3 +174,17 @@ def test_sweep_over_inputs_and_batches(runner, small):
     assert table.exit_code == 0 and "MACs bar" in table.stdout
     bad = runner.invoke(app, ["sweep", small, "-i", "3,1,1"])
     assert bad.exit_code == 2 and "input [3, 1, 1] does not fit" in bad.stderr
+
+
+def test_solve_command(runner):
+    result = runner.invoke(app, ["solve", "--in", "224", "--out", "112", "--kernel", "3", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout)["solutions"][0]
+    assert first == {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1}
+    limited = runner.invoke(app, ["solve", "--in", "224", "--out", "113", "--limit", "2"])
+    assert limited.exit_code == 0 and "showing the 2 simplest of" in limited.stderr
+    chain = runner.invoke(app, ["solve", "--in", "224", "--out", "7", "--layers", "5", "-f", "json"])
+    assert [224, 112, 56, 28, 14, 7] in [c["sizes"] for c in json.loads(chain.stdout)["chains"]]
+    # a pool cannot grow 7 to 9: its padding is at most half its kernel, so 7 + 2*(k//2) - k + 1 <= 8
+    bad = runner.invoke(app, ["solve", "--in", "7", "--out", "9", "--kind", "pool"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.stderr
