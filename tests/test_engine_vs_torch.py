@@ -92,7 +92,9 @@ CASES = {
     "avgpool": ("[3, 15, 14]", """
   - {type: avgpool2d, kernel_size: 3, stride: 2, padding: 1, ceil_mode: true}
   - {type: avgpool2d, kernel_size: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}
-  - {type: avgpool2d, kernel_size: 2}"""),
+  - {type: avgpool2d, kernel_size: 2}
+  - {type: avgpool2d, kernel_size: 2, stride: 1, padding: same}
+  - {type: avgpool2d, kernel_size: 3, stride: 2, padding: same, count_include_pad: true}"""),
     "pool1d_3d": ("[2, 7, 9, 10]", """
   - {type: maxpool3d, kernel_size: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}
   - {type: avgpool3d, kernel_size: 2, ceil_mode: true}

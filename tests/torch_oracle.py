@@ -78,12 +78,16 @@ def _pool(layer, in_shape) -> nn.Module:
         cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[rank]
         module = cls(kernel, stride, torch_padding or 0, dilation, ceil_mode=layer.ceil_mode)
     else:
+        # TensorFlow's 'same' averaging divides by the pixels inside the input; PyTorch's default counts padding
+        include_pad = layer.count_include_pad if layer.count_include_pad is not None else padding != "same"
         cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[rank]
-        module = cls(kernel, stride, torch_padding or 0, ceil_mode=layer.ceil_mode,
-                     count_include_pad=layer.count_include_pad)
+        module = cls(kernel, stride, torch_padding or 0, ceil_mode=layer.ceil_mode, count_include_pad=include_pad)
     if torch_padding is None:
-        module.forward = _padded_forward(module.forward, padding, kernel, stride, dilation,
-                                         -math.inf if is_max else 0.0)
+        padded = _padded_forward(module.forward, padding, kernel, stride, dilation, -math.inf if is_max else 0.0)
+        if is_max or include_pad:
+            module.forward = padded
+        else:  # average of the zero-padded window sums over the zero-padded count of real pixels
+            module.forward = lambda x: padded(x) / padded(torch.ones_like(x[:, :1]))
     if layer.type == "minpool2d":
         inner = module.forward
         module.forward = lambda x: -inner(-x)

@@ -30,12 +30,11 @@ class Elementwise(LayerBase):
         return (len(xs) - 1) * prod(xs[0])
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
-        out = xs[0].copy()
-        for x in xs[1:]:
-            if self.type == "add":
-                out += x
-            else:
-                out *= x
+        import numpy as np
+        combine = np.add if self.type == "add" else np.multiply
+        out = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
+        for x in xs[2:]:
+            combine(out, x, out=out)
         return out
 
 
@@ -68,4 +67,10 @@ class Concat(LayerBase):
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
         import numpy as np
-        return np.concatenate(xs, axis=sample_axis(self.dim, xs[0].shape[1:]) + 1)
+
+        from cnncalc.kernels.conv import channels_first, channels_last, is_channels_last
+        axis = sample_axis(self.dim, xs[0].shape[1:]) + 1
+        if axis == 1 and xs[0].ndim > 2 and all(is_channels_last(channels_last(x)) for x in xs):
+            # keep the channels-last memory the kernels produced: join along the innermost axis
+            return channels_first(np.concatenate([channels_last(x) for x in xs], axis=-1))
+        return np.concatenate(xs, axis=axis)

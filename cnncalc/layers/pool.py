@@ -31,7 +31,7 @@ class _WindowPool(LayerBase):
     @classmethod
     def _stride(cls, value: Any, info: Any) -> tuple[int, ...]:
         if value is None:
-            return info.data.get("kernel_size", 1)
+            return info.data.get("kernel_size") or W.per_axis(1, rank_of(info))
         return W.per_axis(value, rank_of(info))
 
     @field_validator("padding")
@@ -112,7 +112,13 @@ class MaxPool(_WindowPool):
 
 class AvgPool(_WindowPool):
     type: Literal["avgpool1d", "avgpool2d", "avgpool3d"]
-    count_include_pad: Flag = True
+    # PyTorch's default is true; with padding 'same' (a Keras/TensorFlow spelling) the default follows
+    # TensorFlow, which divides by the pixels inside the input only
+    count_include_pad: Flag | None = None
+
+    @property
+    def includes_padding(self) -> bool:
+        return self.padding != "same" if self.count_include_pad is None else self.count_include_pad
 
     type_aliases = ("averagepooling1d", "averagepooling2d", "averagepooling3d")
     shape_rule = "floor (or ceil_mode) ((N + 2P - K) / S) + 1; stride defaults to kernel"
@@ -129,7 +135,7 @@ class AvgPool(_WindowPool):
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.pool import avg_pool
         return avg_pool(x, self.kernel_size, self.stride, self.pads(x.shape[2:]), self.ceil_mode,
-                        self.count_include_pad)
+                        self.includes_padding)
 
 
 class AdaptivePool(LayerBase):
@@ -221,6 +227,7 @@ class GlobalPool(LayerBase):
                                 tuple(s + Fraction(n - 1, 2) * j for s, j, n in zip(rf.start, rf.jump, x[1:])))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        axes = tuple(range(2, x.ndim))
-        reduce = x.max if self.type == "global_maxpool" else x.mean
-        return reduce(axis=axes, keepdims=self.keepdims)
+        from cnncalc.kernels.pool import adaptive_pool
+        # the kernel sums one axis at a time: one float32 sum over all of H*W drifts on large maps
+        pooled = adaptive_pool(x, (1,) * (x.ndim - 2), "max" if self.type == "global_maxpool" else "avg")
+        return pooled if self.keepdims else pooled.reshape(x.shape[:2])
