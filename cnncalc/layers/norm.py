@@ -82,7 +82,9 @@ class BatchNorm(_PerChannelNorm):
         shift = -mean * scale
         if self.affine:
             scale, shift = scale * weights["weight"], shift * weights["weight"] + weights["bias"]
-        return x * _channel_view(scale.astype(x.dtype), x.ndim) + _channel_view(shift.astype(x.dtype), x.ndim)
+        out = np.multiply(x, _channel_view(scale.astype(x.dtype), x.ndim))  # one new array, in x's memory order
+        out += _channel_view(shift.astype(x.dtype), x.ndim)
+        return out
 
 
 class LayerNorm(LayerBase):
