@@ -9,7 +9,6 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console, RenderableType
-from rich.table import Table
 
 from cnncalc import __version__
 from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors
@@ -51,6 +50,21 @@ def show(renderable: RenderableType) -> None:
         width = Console(width=10_000).measure(renderable).maximum
         console = Console(width=max(80, width))
     console.print(renderable)
+
+
+def require_format(format: Format, command: str, *offered: str) -> None:
+    if format.value not in offered:
+        raise CnnCalcError(f"{command} has no {format.value} format", fix=f"Use --format {', '.join(offered)}.")
+
+
+def render(format: Format, command: str, **renderers: Callable[[], Any]) -> None:
+    """Print `command`'s output in the chosen format; a renderer returns text or a Rich renderable."""
+    require_format(format, command, *renderers)
+    output = renderers[format.value]()
+    if isinstance(output, str):
+        sys.stdout.write(output)
+    else:
+        show(output)
 
 
 def note(message: str) -> None:
@@ -190,8 +204,7 @@ def verify(
     from cnncalc.analyze import analyze
     from cnncalc import verification
     from cnncalc.verify_report import verification_json, verification_renderable
-    if format not in (Format.table, Format.json):
-        raise CnnCalcError(f"verify has no {format.value} format", fix="Use --format table or json.")
+    require_format(format, "verify", "table", "json")
     engine.check_dtype(dtype)
     is_array = input_arg is not None and (input_arg.endswith(".npy") or os.path.isfile(input_arg))
     network = load_network(spec, None if is_array or input_arg is None else input_arg, overrides)
@@ -216,10 +229,8 @@ def verify(
         note(f"wrote the output to {save_output}")
     from cnncalc.lint import lint
     warnings = lint(network, summary)
-    if format is Format.json:
-        sys.stdout.write(verification_json(result, warnings))
-    else:
-        show(verification_renderable(result, warnings))
+    render(format, "verify", table=lambda: verification_renderable(result, warnings),
+           json=lambda: verification_json(result, warnings))
     if not result.passed:
         raise typer.Exit(ExitCode.CHECK_FAILED)
     fail_if_strict(strict, warnings)
@@ -245,14 +256,8 @@ def explain(
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype)
     explanations = explain_layers(network, summary, layer_names or [], lint(network, summary))
-    if format is Format.table:
-        show(explain_renderable(explanations))
-    elif format is Format.json:
-        sys.stdout.write(explain_json(summary, explanations))
-    elif format is Format.markdown:
-        sys.stdout.write(explain_markdown(summary, explanations))
-    else:
-        raise CnnCalcError("explain has no csv format", fix="Use --format table, json or markdown.")
+    render(format, "explain", table=lambda: explain_renderable(explanations),
+           json=lambda: explain_json(summary, explanations), markdown=lambda: explain_markdown(summary, explanations))
 
 
 @app.command()
@@ -283,14 +288,8 @@ def diff(
     label_a = spec_a + "".join(f" --set {o}" for o in overrides_a or [])
     label_b = second + "".join(f" --set {o}" for o in overrides or [])
     comparison = compare(a, b, label_a, label_b)
-    if format is Format.table:
-        show(diff_renderable(comparison, all_rows))
-    elif format is Format.json:
-        sys.stdout.write(diff_json(comparison, all_rows=True))
-    elif format is Format.markdown:
-        sys.stdout.write(diff_markdown(comparison, all_rows))
-    else:
-        raise CnnCalcError("diff has no csv format", fix="Use --format table, json or markdown.")
+    render(format, "diff", table=lambda: diff_renderable(comparison, all_rows),
+           json=lambda: diff_json(comparison, all_rows=True), markdown=lambda: diff_markdown(comparison, all_rows))
 
 
 @app.command()
@@ -315,14 +314,8 @@ def sweep(
             from None
     network = load_network(spec, None, overrides)
     points = sweep_points(network, [parse_shape(s) for s in inputs or []], batch_sizes, dtype, optimizer)
-    if format is Format.table:
-        show(sweep_renderable(points))
-    elif format is Format.json:
-        sys.stdout.write(sweep_json(points))
-    elif format is Format.markdown:
-        sys.stdout.write(sweep_markdown(points))
-    else:
-        raise CnnCalcError("sweep has no csv format", fix="Use --format table, json or markdown.")
+    render(format, "sweep", table=lambda: sweep_renderable(points), json=lambda: sweep_json(points),
+           markdown=lambda: sweep_markdown(points))
 
 
 @app.command()
@@ -344,24 +337,18 @@ def solve(
     from cnncalc import solve as solver
     args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
                 dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
-    if format is Format.csv:
-        raise CnnCalcError("solve has no csv format", fix="Use --format table, json or markdown.")
     if layers == 1:
         every = solver.solve_layer(size_in, size_out, kind, **args)
         found = every[:limit]
         if len(every) > limit:
             note(f"showing the {limit} simplest of {len(every)} solutions; --limit {len(every)} shows all")
-        render = {Format.table: solver.solutions_table, Format.json: solver.solutions_json,
-                  Format.markdown: solver.solutions_markdown}[format]
+        table, as_json, markdown = solver.solutions_table, solver.solutions_json, solver.solutions_markdown
     else:
         found = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **args)
-        render = {Format.table: solver.chains_table, Format.json: solver.chains_json,
-                  Format.markdown: solver.chains_markdown}[format]
-    output = render(size_in, size_out, kind, found)
-    if isinstance(output, str):
-        sys.stdout.write(output)
-    else:
-        show(output)
+        table, as_json, markdown = solver.chains_table, solver.chains_json, solver.chains_markdown
+    render(format, "solve", table=lambda: table(size_in, size_out, kind, found),
+           json=lambda: as_json(size_in, size_out, kind, found),
+           markdown=lambda: markdown(size_in, size_out, kind, found))
 
 
 @app.command()
@@ -371,30 +358,11 @@ def zoo(format: FormatOpt = Format.table) -> None:
     import json
 
     from cnncalc.analyze import analyze
-    from cnncalc.report import human, shape_text
+    from cnncalc.report import zoo_json, zoo_table
     from cnncalc.spec import bundled_dir, bundled_names, load
-    rows = []
-    for name in bundled_names():
-        summary = analyze(load(bundled_dir() / f"{name}.yaml"))
-        rows.append({"spec": name, "name": summary.name, "input_shape": list(summary.input_shape),
-                     "output_shapes": [list(s) for s in summary.output_shapes()], "layers": len(summary.rows),
-                     "trainable_params": summary.totals.trainable_params, "params": summary.totals.params,
-                     "macs": summary.totals.macs, "flops": summary.totals.flops})
-    if format is Format.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    if format is not Format.table:
-        raise CnnCalcError(f"zoo has no {format.value} format", fix="Use --format table or json.")
-    table = Table(title="Bundled specs (batch 1)", title_justify="left", header_style="bold")
-    for header, right in (("Spec", False), ("Network", False), ("Input", False), ("Output", False),
-                          ("Layers", True), ("Trainable", True), ("Total params", True), ("MACs", True),
-                          ("FLOPs", True)):
-        table.add_column(header, justify="right" if right else "left")
-    for r in rows:
-        table.add_row(r["spec"], r["name"], shape_text(r["input_shape"]),
-                      ", ".join(shape_text(s) for s in r["output_shapes"]), str(r["layers"]),
-                      human(r["trainable_params"]), human(r["params"]), human(r["macs"]), human(r["flops"]))
-    show(table)
+    require_format(format, "zoo", "table", "json")
+    summaries = {name: analyze(load(bundled_dir() / f"{name}.yaml")) for name in bundled_names()}
+    render(format, "zoo", table=lambda: zoo_table(summaries), json=lambda: zoo_json(summaries))
 
 
 @app.command()

@@ -266,3 +266,24 @@ def to_csv(summary: Summary) -> str:
             " ".join(layer[f]) if f == "inputs" else layer[f]
             for f in CSV_FIELDS])
     return out.getvalue()
+
+
+def zoo_table(summaries: dict[str, Summary]) -> Table:
+    table = Table(title="Bundled specs (batch 1)", title_justify="left", header_style="bold")
+    for header, right in (("Spec", False), ("Network", False), ("Input", False), ("Output", False),
+                          ("Layers", True), ("Trainable", True), ("Total params", True), ("MACs", True),
+                          ("FLOPs", True)):
+        table.add_column(header, justify="right" if right else "left")
+    for spec, s in summaries.items():
+        table.add_row(spec, s.name, shape_text(s.input_shape), ", ".join(shape_text(o) for o in s.output_shapes()),
+                      str(len(s.rows)), human(s.totals.trainable_params), human(s.totals.params),
+                      human(s.totals.macs), human(s.totals.flops))
+    return table
+
+
+def zoo_json(summaries: dict[str, Summary]) -> str:
+    return json.dumps([{"spec": spec, "name": s.name, "input_shape": list(s.input_shape),
+                        "output_shapes": [list(o) for o in s.output_shapes()], "layers": len(s.rows),
+                        "trainable_params": s.totals.trainable_params, "params": s.totals.params,
+                        "macs": s.totals.macs, "flops": s.totals.flops} for spec, s in summaries.items()],
+                      indent=2) + "\n"
