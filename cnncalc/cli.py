@@ -355,7 +355,6 @@ def solve(
 @user_errors
 def zoo(format: FormatOpt = Format.table) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
-    import json
 
     from cnncalc.analyze import analyze
     from cnncalc.report import zoo_json, zoo_table

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from difflib import SequenceMatcher
 from fractions import Fraction
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from rich.console import Group
 from rich.table import Table

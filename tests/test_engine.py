@@ -11,7 +11,7 @@ from cnncalc.analyze import analyze
 from cnncalc.cli import app
 from cnncalc.engine import (estimate_memory, execute, expected_weights, init_weights, last_uses, load_weights,
                             parse_bytes, random_input, save_weights)
-from cnncalc.errors import CnnCalcError, WeightsError
+from cnncalc.errors import WeightsError
 from cnncalc.spec import parse
 
 SKIP = """\
@@ -78,17 +78,10 @@ def test_unreadable_weights_file_is_a_user_error(net, tmp_path):
 def test_activations_are_freed_after_their_last_use(net):
     last = last_uses(net)
     assert last["input"] == 3 and last["a"] == 1 and last["fc"] == 6  # the skip keeps `input` alive to `s`
-    alive_counts = []
-    import cnncalc.engine as engine_module
-    original = engine_module.execute
-    seen: list[int] = []
-
-    def observe(layer, y, seconds):
-        seen.append(layer.name)
-    outputs = original(net, init_weights(net), random_input(net, 2, 0), observe)
+    seen: list[str] = []
+    outputs = execute(net, init_weights(net), random_input(net, 2, 0), lambda layer, y, s: seen.append(layer.name))
     assert list(outputs) == ["fc"] and outputs["fc"].shape == (2, 3)
     assert seen == ["a", "bn", "r", "s", "f", "fc"]
-    del alive_counts
 
 
 def test_memory_estimate_counts_live_activations(net):
