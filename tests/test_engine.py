@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 import numpy as np
 import pytest
@@ -82,6 +83,21 @@ def test_activations_are_freed_after_their_last_use(net):
     outputs = execute(net, init_weights(net), random_input(net, 2, 0), lambda layer, y, s: seen.append(layer.name))
     assert list(outputs) == ["fc"] and outputs["fc"].shape == (2, 3)
     assert seen == ["a", "bn", "r", "s", "f", "fc"]
+
+
+def test_execute_drops_each_activation_after_its_last_reader(net):
+    x = random_input(net, 2, 0)
+    outputs: dict[str, weakref.ref] = {"input": weakref.ref(x)}
+    alive_at: dict[str, set[str]] = {}
+
+    def observe(layer, y, seconds):
+        outputs[layer.name] = weakref.ref(y)
+        alive_at[layer.name] = {name for name, ref in outputs.items() if ref() is not None}
+
+    execute(net, init_weights(net), x, observe)
+    # `a` is read only by `bn`, so it is gone by the time `r` runs; `bn` and `r` are gone once `s` has run
+    assert "a" not in alive_at["r"] and "bn" in alive_at["r"]
+    assert alive_at["f"] >= {"f"} and "r" not in alive_at["f"] and "bn" not in alive_at["f"]
 
 
 def test_memory_estimate_counts_live_activations(net):
