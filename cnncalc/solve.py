@@ -179,18 +179,8 @@ def _add_keys(keys: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
 
 
 def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """How many of the `size` input pixels no tap of any window reads (symmetric padding, floor mode)."""
-    out = W.window_count(size, kernel, stride, (padding, padding), dilation)
-    if out < 1:
-        return size
-    last_read = (out - 1) * stride + W.effective_kernel(kernel, dilation) - 1  # padded position
-    if dilation == 1 and (kernel >= stride or out == 1):  # windows overlap or touch: one contiguous run
-        return max(0, padding + size - 1 - last_read)
-    read = bytearray(size + 2 * padding)
-    for tap in range(kernel):
-        start = tap * dilation
-        read[start:start + (out - 1) * stride + 1:stride] = b"\x01" * out
-    return read[padding:padding + size].count(0)
+    """How many of the `size` input pixels no tap reads, for symmetric padding (`_window`'s rule)."""
+    return W.unread_pixels(size, kernel, stride, (padding, padding), dilation)
 
 
 @lru_cache(maxsize=None)

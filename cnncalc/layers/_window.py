@@ -95,6 +95,23 @@ def window_count(size: int, kernel: int, stride: int, pad: tuple[int, int], dila
     return out
 
 
+def unread_pixels(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1) -> int:
+    """How many of the `size` input pixels no tap of any window reads (floor mode): pixels past the last
+    window, and pixels that fall between taps when the stride outruns the (dilated) kernel."""
+    before, after = pad
+    out = window_count(size, kernel, stride, pad, dilation)
+    if out < 1:
+        return size
+    last_read = (out - 1) * stride + effective_kernel(kernel, dilation) - 1  # padded position
+    if dilation == 1 and (kernel >= stride or out == 1):  # windows overlap or touch: one contiguous run
+        return max(0, before + size - 1 - last_read)
+    read = bytearray(size + before + after)
+    for tap in range(kernel):
+        start = tap * dilation
+        read[start:start + (out - 1) * stride + 1:stride] = b"\x01" * out
+    return read[before:before + size].count(0)
+
+
 def formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int,
             ceil_mode: bool, result: int) -> str:
     """The output-size rule with the numbers filled in, as shown in errors and `cnncalc explain`."""
