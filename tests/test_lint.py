@@ -103,3 +103,15 @@ def test_strict_turns_warnings_into_exit_1(spec_file, command):
     assert strict.exit_code == 1 and "--strict: 1 warning(s)" in strict.stderr
     fixed = runner.invoke(app, [command, lossy, "--strict", "--set", "conv2d_1.padding=1"])
     assert fixed.exit_code == 0
+
+
+def test_dilated_taps_that_skip_pixels():
+    # k=3, dilation 2, stride 2 on 8 pixels, padding 2: windows start at 0, 2, 4, 6 (padded) and taps land
+    # on even padded positions only, so the input's odd padded positions 3, 5, 7, 9 (pixels 1, 3, 5, 7) are
+    # never read, although the span 5 is larger than the stride
+    found = warnings_of("  - {type: conv2d, name: d, out_channels: 4, kernel_size: 3, dilation: 2, stride: 2, "
+                        "padding: 2}\n", "[3, 8, 8]")
+    assert codes(found) == [("d", "strided-gaps")]
+    assert "the taps skip 4 of the 8 input pixels on H and W" in found[0].advice.message
+    assert warnings_of("  - {type: conv2d, out_channels: 4, kernel_size: 3, dilation: 2, stride: 1, "
+                       "padding: 2}\n", "[3, 8, 8]") == []

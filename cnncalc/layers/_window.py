@@ -291,13 +291,19 @@ def window_advice(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[
                      f"{n} + {before}), so PyTorch drops it",
                      "Expect one output fewer than ceil() suggests, or lower the padding.", "ceil_mode")
             continue
+        lost = (reach % s if reach >= 0 else 0) - after
+        between = unread_pixels(n, k, s, (before, after), d) - max(lost, 0)  # not counting the end
         if span < s:
             note(axis, "strided-gaps",
                  f"stride {s} is larger than the kernel span {span} on {{axes}}: {s - span} of every {s} input "
                  "pixels fall between windows and are never read",
                  "Use a kernel at least as large as the stride, or average-pool before a stride-1 conv "
                  "(as ResNet-D does for its downsampling shortcut).", "stride")
-        lost = (reach % s if reach >= 0 else 0) - after
+        elif between > 0:
+            note(axis, "strided-gaps",
+                 f"with dilation {d} and stride {s}, the taps skip {between} of the {n} input pixels on {{axes}}",
+                 f"Use a stride that shares no factor with the dilation (e.g. stride 1 or {s + 1}), or dilation 1.",
+                 "dilation")
         if lost > 0:
             note(axis, "lost-pixels",
                  f"drops the last {lost} input pixel{'s' if lost > 1 else ''} on {{axes}}: ({n} + {before} + "
