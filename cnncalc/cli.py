@@ -72,9 +72,10 @@ def note(message: str) -> None:
 
 
 def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:
+    from cnncalc.spec import is_sample_shape
     parts = text.replace("x", ",").split(",")
     shape = tuple(int(p) for p in parts) if all(p.strip().isdigit() for p in parts) else ()
-    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+    if not is_sample_shape(shape):
         raise CnnCalcError(f"{option} '{text}' is not a shape", fix=f"Write one sample's shape, channels first, "
                            f"e.g. {option} 3,224,224 (no batch axis: use --batch).")
     return shape

@@ -29,6 +29,12 @@ USE_KEYS = ("block", "name", "repeat", "inputs")  # the rest of a block use are 
 NETWORK_INPUT = "input"
 
 
+def is_sample_shape(shape: Any) -> bool:
+    """One sample's shape, channels first: [F], [C, L], [C, H, W] or [C, D, H, W], all positive."""
+    return isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4 and all(type(d) is int and d > 0
+                                                                            for d in shape)
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a layer came from in the YAML: its mapping, its fields, and the block use that made it."""
@@ -55,11 +61,10 @@ class Network:
         return Where(self.file, line, col, layer.name, layer.kind, origin.via)
 
     def with_input(self, shape: Shape) -> "Network":
-        shape = tuple(shape)
-        if not 1 <= len(shape) <= 4 or any(type(d) is not int or d < 1 for d in shape):
-            raise SpecError(f"an input shape is one sample's shape, channels first: 1 to 4 positive integers; "
-                            f"got {list(shape)}", fix="Write e.g. 3,224,224 (no batch axis).")
-        return replace(self, input_shape=shape)
+        if not is_sample_shape(shape):
+            raise SpecError(f"input {list(shape)} is not a shape: one sample's, channels first, 1 to 4 positive "
+                            "integers", fix="Write e.g. 3,224,224 (no batch axis: use --batch).")
+        return replace(self, input_shape=tuple(shape))
 
 
 # ---- finding a spec ----------------------------------------------------------------------------------------
@@ -184,9 +189,7 @@ class _Loader:
 
     def input_shape(self, data: MarkedDict) -> Shape:
         shape = data.get("input")
-        ok = (isinstance(shape, list) and 1 <= len(shape) <= 4
-              and all(type(d) is int and d > 0 for d in shape))
-        if not ok:
+        if not is_sample_shape(shape):
             self.errors.append(self.error(
                 f"`input` must be one sample's shape, channels first: 1 to 4 positive integers; got {shape!r}",
                 data.mark_of("input") if "input" in data else data.mark,

@@ -49,21 +49,12 @@ class SweepPoint:
     training_bytes: int                # weights + gradients + optimizer state + stored activations
 
 
-def _check_shape(shape: Sequence[int]) -> Shape:
-    shape = tuple(shape)
-    if not 1 <= len(shape) <= 4 or any(type(d) is not int or d < 1 for d in shape):
-        raise CnnCalcError(f"sweep input {list(shape)} is not a shape",
-                           fix="Give one sample's shape, channels first: 1 to 4 positive integers, e.g. "
-                               "3,224,224 (no batch axis: use --batch).")
-    return shape
-
-
 def sweep(network: Network, inputs: Sequence[Sequence[int]] | None = None, batches: Sequence[int] = (1,),
           dtype: str = "float32", optimizer: str = "adam") -> list[SweepPoint]:
     """One point per (input, batch), inputs in the outer loop, both in the order given.
 
     `inputs` are per-sample shapes (no batch axis); None or empty means the spec's own input."""
-    shapes = [_check_shape(s) for s in inputs] if inputs else [network.input_shape]
+    shapes = [tuple(s) for s in inputs] if inputs else [network.input_shape]
     batches = list(batches)
     if not batches:
         raise CnnCalcError("no batch sizes to sweep", fix="Give at least one, e.g. --batch 1,8,32.")
