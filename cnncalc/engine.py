@@ -181,8 +181,8 @@ def _workspace(row: Any, itemsize: int) -> int:
     if isinstance(layer, ConvTranspose):  # the un-cropped accumulator and the columns of one chunk
         return 2 * prod(row.output_shape) * itemsize + CHUNK_BYTES
     padded = prod(x)
-    if hasattr(layer, "pads"):
-        padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], layer.pads(x[2:])))
+    if hasattr(layer, "window"):
+        padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], layer.window(x[2:]).pads))
     kernel = prod(getattr(layer, "kernel_size", (1,)))
     groups = getattr(layer, "groups", 1)
     columns = prod(row.output_shape[2:]) * x[0] * (x[1] // groups) * kernel * itemsize

@@ -70,11 +70,8 @@ def flops_line(row: Row, batch: int) -> str:
 def rf_lines(row: Row, before: W.ReceptiveField | None) -> list[str]:
     after = row.receptive_field
     layer = row.layer
-    if before is not None and hasattr(layer, "pads") and hasattr(layer, "kernel_size"):
-        spatial = row.input_shapes[0][2:]
-        return W.explain_receptive_field(before, layer.kernel_size, layer.stride, layer.pads(spatial),
-                                         getattr(layer, "window_dilation", getattr(layer, "dilation", None))
-                                         or (1,) * len(spatial))
+    if before is not None and hasattr(layer, "window"):  # convolutions and window pooling
+        return W.explain_receptive_field(before, *layer.window(row.input_shapes[0][2:]))
     if after is None:
         return ["receptive field: no longer defined past this layer (spatial positions are mixed)"] \
             if before is not None else []

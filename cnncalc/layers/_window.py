@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, Sequence
+from typing import Literal, NamedTuple, Sequence
 
 from cnncalc.errors import ShapeError
 
 Padding = int | Literal["same", "valid"] | list[int | list[int]]
 PadPairs = tuple[tuple[int, int], ...]
+
+
+class Window(NamedTuple):
+    """A sliding window along each spatial axis, padding resolved for one input size."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    pads: PadPairs
+    dilation: tuple[int, ...]
 
 SPATIAL_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

@@ -69,11 +69,13 @@ class Conv(_ConvBase):
     def pads(self, spatial: Shape) -> W.PadPairs:
         return W.resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.dilation)
 
+    def window(self, spatial: Shape) -> W.Window:
+        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.dilation)  # type: ignore[arg-type]
+
     def output_shape(self, x: Shape) -> Shape:
         self._channels(x)
         spatial = x[1:]
-        return (self.out_channels, *W.sliding_output(spatial, self.kernel_size, self.stride, self.pads(spatial),
-                                                     self.dilation))
+        return (self.out_channels, *W.sliding_output(spatial, *self.window(spatial)))
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         channels = self._channels(x)
@@ -97,16 +99,14 @@ class Conv(_ConvBase):
     def explain(self, x: Shape) -> list[str]:
         spatial, out = x[1:], self.output_shape(x)
         per_group = f"{x[0] // self.groups} * {' * '.join(map(str, self.kernel_size))}"
-        return [*W.explain_window(spatial, self.kernel_size, self.stride, self.pads(spatial), self.dilation,
-                                  padding=self.padding),
+        return [*W.explain_window(spatial, *self.window(spatial), padding=self.padding),
                 f"MACs = {' * '.join(map(str, out))} * ({per_group}) = {self.macs(x):,}"
                 + ("  (output elements x C_in/groups x kernel)" if self.groups == 1 else
                    f"  (output elements x C_in/groups x kernel, groups={self.groups})")]
 
     def advice(self, x: Shape) -> list[W.Advice]:
         spatial = x[1:]
-        out = W.window_advice(spatial, self.kernel_size, self.stride, self.pads(spatial), self.dilation,
-                              same=self.padding == "same")
+        out = W.window_advice(spatial, *self.window(spatial), same=self.padding == "same")
         if set(spatial) == {1} and max(self.kernel_size) > 1:
             out = [a for a in out if a.code != "kernel-larger-than-input"]
             out.append(W.Advice("collapsed-input", f"its input is already 1x1 spatially, so its "
@@ -116,7 +116,7 @@ class Conv(_ConvBase):
         return out
 
     def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
-        return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]), self.dilation)
+        return W.window_receptive_field(fields[0], *self.window(x[1:]))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         from cnncalc.kernels.conv import conv

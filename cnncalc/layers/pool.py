@@ -57,11 +57,12 @@ class _WindowPool(LayerBase):
                                      fix=f"Use padding <= {k // 2} (PyTorch refuses more), or 'same'.")
         return pads
 
+    def window(self, spatial: Shape) -> W.Window:
+        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.window_dilation)  # type: ignore[arg-type]
+
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
-        spatial = x[1:]
-        return (x[0], *W.sliding_output(spatial, self.kernel_size, self.stride, self.pads(spatial),
-                                         self.window_dilation, self.ceil_mode))
+        return (x[0], *W.sliding_output(x[1:], *self.window(x[1:]), self.ceil_mode))
 
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) * prod(self.kernel_size)
@@ -74,16 +75,13 @@ class _WindowPool(LayerBase):
         return text + (" ceil" if self.ceil_mode else "")
 
     def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
-        return W.window_receptive_field(fields[0], self.kernel_size, self.stride, self.pads(x[1:]),
-                                        self.window_dilation)
+        return W.window_receptive_field(fields[0], *self.window(x[1:]))
 
     def explain(self, x: Shape) -> list[str]:
-        return W.explain_window(x[1:], self.kernel_size, self.stride, self.pads(x[1:]), self.window_dilation,
-                                self.ceil_mode, self.padding)
+        return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding)
 
     def advice(self, x: Shape) -> list[W.Advice]:
-        return W.window_advice(x[1:], self.kernel_size, self.stride, self.pads(x[1:]), self.window_dilation,
-                               self.ceil_mode, same=self.padding == "same")
+        return W.window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same")
 
 
 class MaxPool(_WindowPool):
