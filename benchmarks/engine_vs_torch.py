@@ -191,7 +191,7 @@ class TorchRunner:
     def __init__(self, network, summary, weights):
         from torch_oracle import load_numpy_weights, twin
         from cnncalc.analyze import last_uses
-        from cnncalc.spec import NETWORK_INPUT
+        from cnncalc.network import NETWORK_INPUT
         model = twin(network, summary)
         load_numpy_weights(model, weights)
         self.model = model

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import LayerBase, ParamCount, Shape
 from cnncalc.layers._window import ReceptiveField
-from cnncalc.spec import NETWORK_INPUT, Network
+from cnncalc.network import NETWORK_INPUT, Network
 
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}
 # optimizer state per trainable parameter, in parameter-sized copies

@@ -11,7 +11,7 @@ from rich.text import Text
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import FIELD_ALIASES, KIND_CLASSES, KINDS, TYPE_SPELLINGS, canonical_type, type_names
 from cnncalc.layers import base
-from cnncalc.spec import did_you_mean
+from cnncalc.errors import did_you_mean
 
 COMMON_FIELDS = ("type", "name", "inputs", "trainable")
 

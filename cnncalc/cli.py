@@ -72,7 +72,7 @@ def note(message: str) -> None:
 
 
 def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:
-    from cnncalc.spec import is_sample_shape
+    from cnncalc.network import is_sample_shape
     parts = text.replace("x", ",").split(",")
     shape = tuple(int(p) for p in parts) if all(p.strip().isdigit() for p in parts) else ()
     if not is_sample_shape(shape):

@@ -30,7 +30,7 @@ from cnncalc.analyze import Row, Summary
 from cnncalc.layers import Shape
 from cnncalc.layers._window import ReceptiveField
 from cnncalc.report import human, human_bytes, markdown_table, number, rf_dict, rf_text, shape_text
-from cnncalc.spec import NETWORK_INPUT
+from cnncalc.network import NETWORK_INPUT
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")

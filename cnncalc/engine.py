@@ -22,7 +22,7 @@ from cnncalc.layers import LayerBase, Weight
 from cnncalc.layers.conv import Conv, ConvTranspose
 from cnncalc.layers.linear import Linear
 from cnncalc.report import human_bytes
-from cnncalc.spec import NETWORK_INPUT, Network
+from cnncalc.network import NETWORK_INPUT, Network
 
 ENGINE_DTYPES = ("float32", "float64")
 IGNORED_KEYS = ("num_batches_tracked",)

@@ -4,8 +4,10 @@ The CLI catches only `CnnCalcError`; anything else is a bug and keeps its traceb
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Iterable
 
 
 class ExitCode(IntEnum):
@@ -95,3 +97,9 @@ def raise_all(errors: list[CnnCalcError]) -> None:
         raise errors[0]
     if errors:
         raise ManyErrors(errors)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """'Did you mean 'x'? ' for the closest option, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f"Did you mean '{close[0]}'? " if close else ""

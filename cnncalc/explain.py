@@ -14,7 +14,8 @@ from cnncalc.errors import CnnCalcError
 from cnncalc.layers import _window as W
 from cnncalc.lint import Warning_
 from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text, shape_text
-from cnncalc.spec import Network, did_you_mean
+from cnncalc.errors import did_you_mean
+from cnncalc.network import Network
 
 
 @dataclass(frozen=True)

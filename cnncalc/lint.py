@@ -7,7 +7,7 @@ from cnncalc.analyze import Summary
 from cnncalc.errors import Where
 from cnncalc.layers._window import Advice
 from cnncalc.report import human
-from cnncalc.spec import Network
+from cnncalc.network import Network
 
 DOMINANT_SHARE = 0.5  # a single layer holding more than this share of all parameters is worth a look
 DOMINANT_MIN_LAYERS = 4  # ...among at least this many weighted layers (in a toy net one always dominates)

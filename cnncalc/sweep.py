@@ -19,7 +19,7 @@ from cnncalc.analyze import analyze
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import Shape
 from cnncalc.report import human, human_bytes, shape_text
-from cnncalc.spec import Network
+from cnncalc.network import Network
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 1000

@@ -11,7 +11,7 @@ from cnncalc.analyze import Summary, analyze
 from cnncalc.engine import (MemoryEstimate, Weights, check_memory, estimate_memory, execute, init_weights,
                             random_input)
 from cnncalc.layers import LayerBase, Shape
-from cnncalc.spec import Network
+from cnncalc.network import Network
 
 
 @dataclass(frozen=True)

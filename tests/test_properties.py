@@ -16,7 +16,7 @@ from cnncalc.analyze import analyze
 from cnncalc.engine import execute, init_weights, random_input
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import KINDS
-from cnncalc.spec import Network
+from cnncalc.network import Network
 
 torch = pytest.importorskip("torch")
 from torch_oracle import build_module, load_numpy_weights, twin  # noqa: E402

@@ -5,7 +5,8 @@ import pytest
 
 from cnncalc.analyze import analyze
 from cnncalc.errors import CnnCalcError
-from cnncalc.spec import MAX_LAYERS, parse
+from cnncalc.expand import MAX_LAYERS
+from cnncalc.spec import parse
 
 HEAD = "input: [3, 32, 32]\nlayers:\n"
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnncalc.spec import NETWORK_INPUT, Network
+from cnncalc.network import NETWORK_INPUT, Network
 
 
 def _tf_same(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
