@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from math import prod
+from typing import Iterator
 
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import LayerBase, ParamCount, Shape
@@ -145,26 +146,19 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer:
             raise err.at(network.where(layer, err.field)) from None
         shapes[layer.name] = out
         fields[layer.name] = field_
-        elements = _prod(out)
+        elements = prod(out)
         rows.append(Row(
             index=index, layer=layer, input_shapes=tuple((batch, *s) for s in ins), output_shape=(batch, *out),
             params=params, macs=batch * macs, flops=batch * (2 * macs + extra),
             bias_flops=batch * extra if layer.category in ("conv", "linear") else 0,
             output_bytes=batch * elements * size, receptive_field=field_))
-    input_bytes = batch * _prod(network.input_shape) * size
+    input_bytes = batch * prod(network.input_shape) * size
     peak_index, peak = max(live_bytes(network, input_bytes, [r.output_bytes for r in rows]),
                            key=lambda item: item[1], default=(-1, input_bytes))
     return Summary(name=network.name, file=network.file, input_shape=(batch, *network.input_shape), batch=batch,
                    dtype=dtype, rows=tuple(rows), outputs=network.outputs,
                    totals=_totals(rows, input_bytes, size, peak, rows[peak_index].name if rows else NETWORK_INPUT,
                                   optimizer))
-
-
-def _prod(shape: Iterable[int]) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
 
 
 def _totals(rows: list[Row], input_bytes: int, size: int, peak: int, peak_layer: str, optimizer: str) -> Totals:

@@ -154,10 +154,6 @@ def _rank_fix(got: int, ranks: tuple[int, ...]) -> str:
     return "Check the spec's input shape, or the layer's 1d/2d/3d variant."
 
 
-def axis_name(dim: int) -> str:
-    return f"dim {dim}"
-
-
 def sample_axis(dim: int, shape: Shape, field: str = "dim") -> int:
     """A PyTorch dim (counting the batch axis as 0, negatives from the end) as an index into `shape`."""
     ndim = len(shape) + 1
@@ -169,7 +165,3 @@ def sample_axis(dim: int, shape: Shape, field: str = "dim") -> int:
         raise ShapeError(f"{field}={dim} is the batch axis", field=field,
                          fix="cnncalc layers never mix samples; use a dim of 1 or more.")
     return index - 1
-
-
-def elements(shape: Shape) -> int:
-    return prod(shape)
