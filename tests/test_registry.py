@@ -32,3 +32,9 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2 and "cnncalc summarize" in commands[0]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
     assert re.search(r"pip install .*torch==2\.13\.0", (ROOT / ".ci" / "run").read_text())
+
+
+def test_every_alias_names_a_type_of_its_own_class():
+    for cls in KIND_CLASSES:
+        for alias, kind in cls.type_aliases.items():
+            assert KINDS.get(kind) is cls, (cls.__name__, alias, kind)

@@ -1,7 +1,6 @@
 """The layer catalogue: every kind, written out. This union *is* the registry."""
 from __future__ import annotations
 
-import re
 from typing import Annotated, Union, get_args
 
 from pydantic import Field
@@ -39,19 +38,7 @@ def _squash(name: str) -> str:
 
 # any accepted spelling, lower-cased without '_' or '-' -> canonical type name
 TYPE_SPELLINGS: dict[str, str] = {_squash(name): name for name in KINDS}
-for _cls in KIND_CLASSES:
-    for _alias in _cls.type_aliases:
-        _names = type_names(_cls)
-        # an alias naming a rank (maxpooling2d, conv2dtranspose) maps to the kind of that rank
-        _rank = re.search(r"([123])d", _alias)
-        _match = [n for n in _names if _rank and n[-2:] == _rank.group(0)] or list(_names)
-        TYPE_SPELLINGS.setdefault(_squash(_alias), _match[0])
-TYPE_SPELLINGS.update({_squash(a): n for a, n in {
-    "relu": "relu", "leakyrelu": "leaky_relu", "hardswish": "hardswish", "swish": "silu",
-    "logsoftmax": "log_softmax", "dense": "linear", "batchnormalization": "batchnorm",
-    **{f"global{keras}pooling{r}d": f"global_{ours}pool" for r in (1, 2, 3)
-       for keras, ours in (("average", "avg"), ("max", "max"))},
-}.items()})
+TYPE_SPELLINGS.update({_squash(alias): kind for cls in KIND_CLASSES for alias, kind in cls.type_aliases.items()})
 
 
 def canonical_type(spelling: str) -> str | None:

@@ -45,7 +45,7 @@ def _erf(x: Any) -> Any:
 class Activation(_Elementwise):
     type: Literal["relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid"]
 
-    type_aliases = ("swish",)
+    type_aliases = {"swish": "silu"}
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -107,7 +107,6 @@ class Softmax(_Elementwise):
     type: Literal["softmax", "log_softmax"]
     dim: int = 1
 
-    type_aliases = ("logsoftmax",)
     flops_per_element = 3
     shape_rule = "output = input"
     flops_rule = "3 per element (exp, sum, divide)"
@@ -136,7 +135,7 @@ class Dropout(LayerBase):
     type: Literal["dropout", "dropout1d", "dropout2d", "dropout3d"]
     p: Annotated[float, Field(ge=0, le=1)] = 0.5
 
-    type_aliases = ("spatialdropout1d", "spatialdropout2d", "spatialdropout3d")
+    type_aliases = {"spatialdropout1d": "dropout1d", "spatialdropout2d": "dropout2d", "spatialdropout3d": "dropout3d"}
     category = "other"
     shape_rule = "output = input (identity at inference)"
 

@@ -71,8 +71,9 @@ class LayerBase(BaseModel):
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     # FLOPs breakdown category: conv, linear, norm, activation, pool, merge, shape
     category: ClassVar[str] = "shape"
-    # other spellings (Keras, PyTorch class names) accepted for `type`, compared lower-case without "_"
-    type_aliases: ClassVar[tuple[str, ...]] = ()
+    # other spellings (Keras, PyTorch class names) accepted for `type` -> the type each one means; compared
+    # lower-case without '_' or '-', so PyTorch class names (BatchNorm2d, LeakyReLU) need no entry
+    type_aliases: ClassVar[dict[str, str]] = {}
     # one line each, shown by `cnncalc layers` and in the README
     shape_rule: ClassVar[str] = "output = input"
     flops_rule: ClassVar[str] = "0"

@@ -56,7 +56,7 @@ class Conv(_ConvBase):
     type: Literal["conv1d", "conv2d", "conv3d"]
     padding: Literal["same", "valid"] | NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] = 0
 
-    type_aliases = ("convolution1d", "convolution2d", "convolution3d")
+    type_aliases = {"convolution1d": "conv1d", "convolution2d": "conv2d", "convolution3d": "conv3d"}
     shape_rule = ("out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1 per axis; "
                   "'same' = TensorFlow's: ceil(N/S), odd padding at the end")
     flops_rule = "2 x MACs + 1 per output element for the bias"
@@ -129,8 +129,9 @@ class ConvTranspose(_ConvBase):
     padding: NonNeg | tuple[NonNeg, ...] = 0
     output_padding: NonNeg | tuple[NonNeg, ...] = 0
 
-    type_aliases = ("convtranspose1d", "convtranspose2d", "convtranspose3d",
-                    "conv1dtranspose", "conv2dtranspose", "conv3dtranspose", "deconv2d", "deconvolution2d")
+    type_aliases = {**{f"{spelling}{r}d{suffix}": f"conv_transpose{r}d" for r in (1, 2, 3)
+                       for spelling, suffix in (("convtranspose", ""), ("conv", "transpose"))},
+                    "deconv2d": "conv_transpose2d", "deconvolution2d": "conv_transpose2d"}
     shape_rule = "out = (N-1)*S - 2*P + D*(F-1) + output_padding + 1 per axis"
     flops_rule = "2 x MACs + 1 per output element for the bias"
 

@@ -14,7 +14,7 @@ class Linear(LayerBase):
     bias: Flag = True
     in_features: Pos | None = None
 
-    type_aliases = ("dense", "fullyconnected", "fc")
+    type_aliases = {"dense": "linear", "fullyconnected": "linear", "fc": "linear"}
     category = "linear"
     shape_rule = "[N, ..., in_features] -> [N, ..., out_features] (acts on the last axis)"
     flops_rule = "2 x MACs + 1 per output element for the bias"

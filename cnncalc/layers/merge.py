@@ -42,7 +42,7 @@ class Concat(LayerBase):
     type: Literal["concat"]
     dim: int = 1
 
-    type_aliases = ("concatenate", "cat")
+    type_aliases = {"concatenate": "concat", "cat": "concat"}
     arity = (2, None)
     category = "merge"
     shape_rule = "inputs equal except along `dim` (default 1, channels); output sums that axis"

@@ -61,7 +61,7 @@ class BatchNorm(_PerChannelNorm):
     ranks = {"batchnorm1d": ((1, 2), "[N, C] or [N, C, L]"), "batchnorm2d": ((3,), "[N, C, H, W]"),
              "batchnorm3d": ((4,), "[N, C, D, H, W]"), "batchnorm": ((1, 2, 3, 4), "[N, C, ...]")}
 
-    type_aliases = ("batchnormalization",)
+    type_aliases = {"batchnormalization": "batchnorm"}
     shape_rule = "output = input; channels on axis 1 ('batchnorm' takes any rank)"
     flops_rule = "2 per element (inference: scale and shift folded from the running statistics)"
 
@@ -94,7 +94,7 @@ class LayerNorm(LayerBase):
     elementwise_affine: Flag = True
     bias: Flag = True
 
-    type_aliases = ("layernormalization",)
+    type_aliases = {"layernormalization": "layernorm"}
     category = "norm"
     shape_rule = "output = input; normalises over the last len(normalized_shape) axes"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with elementwise_affine"
@@ -144,7 +144,7 @@ class GroupNorm(LayerBase):
     eps: Eps = 1e-5
     affine: Flag = True
 
-    type_aliases = ("groupnormalization",)
+    type_aliases = {"groupnormalization": "groupnorm"}
     category = "norm"
     shape_rule = "output = input; channels split into num_groups groups, each normalised"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
@@ -214,7 +214,7 @@ class LocalResponseNorm(LayerBase):
     beta: Real = 0.75
     k: Real = 1.0
 
-    type_aliases = ("localresponsenorm",)
+    type_aliases = {"localresponsenorm": "lrn"}
     category = "norm"
     shape_rule = "output = input; b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta"
     flops_rule = "2*size + 4 per element"

@@ -88,7 +88,7 @@ class MaxPool(_WindowPool):
     type: Literal["maxpool1d", "maxpool2d", "maxpool3d", "minpool2d"]
     dilation: Pos | tuple[Pos, ...] = 1
 
-    type_aliases = ("maxpooling1d", "maxpooling2d", "maxpooling3d")
+    type_aliases = {"maxpooling1d": "maxpool1d", "maxpooling2d": "maxpool2d", "maxpooling3d": "maxpool3d"}
     shape_rule = "as conv: floor (or ceil_mode) ((N + 2P - D*(K-1) - 1) / S) + 1; stride defaults to kernel"
 
     @field_validator("dilation")
@@ -118,7 +118,7 @@ class AvgPool(_WindowPool):
     def includes_padding(self) -> bool:
         return self.padding != "same" if self.count_include_pad is None else self.count_include_pad
 
-    type_aliases = ("averagepooling1d", "averagepooling2d", "averagepooling3d")
+    type_aliases = {"averagepooling1d": "avgpool1d", "averagepooling2d": "avgpool2d", "averagepooling3d": "avgpool3d"}
     shape_rule = "floor (or ceil_mode) ((N + 2P - K) / S) + 1; stride defaults to kernel"
 
     def output_shape(self, x: Shape) -> Shape:
@@ -201,6 +201,8 @@ class GlobalPool(LayerBase):
     type: Literal["global_avgpool", "global_maxpool"]
     keepdims: Flag = False
 
+    type_aliases = {f"global{keras}pooling{r}d": f"global_{ours}pool" for r in (1, 2, 3)
+                    for keras, ours in (("average", "avg"), ("max", "max"))}
     category = "pool"
     shape_rule = "[N, C, *spatial] -> [N, C] (keepdims: [N, C, 1, ...])"
     flops_rule = "1 per input element"

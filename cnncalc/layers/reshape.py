@@ -91,7 +91,7 @@ class ZeroPad2d(LayerBase):
     # an int, PyTorch's (left, right, top, bottom), or [[top, bottom], [left, right]] per axis
     padding: NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...]
 
-    type_aliases = ("zeropadding2d",)
+    type_aliases = {"zeropadding2d": "zeropad2d"}
     category = "other"
     shape_rule = "H + top + bottom, W + left + right"
 
@@ -128,7 +128,7 @@ class Crop(LayerBase):
     type: Literal["crop"]
     cropping: NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] | None = None
 
-    type_aliases = ("cropping1d", "cropping2d", "cropping3d", "centercrop")
+    type_aliases = {"cropping1d": "crop", "cropping2d": "crop", "cropping3d": "crop", "centercrop": "crop"}
     arity = (1, 2)
     category = "other"
     shape_rule = "N - before - after per spatial axis; with two inputs the second's spatial size"
