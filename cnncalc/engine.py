@@ -180,12 +180,12 @@ def _workspace(row: Any, itemsize: int) -> int:
     x = row.input_shapes[0]
     if isinstance(layer, ConvTranspose):  # the un-cropped accumulator and the columns of one chunk
         return 2 * prod(row.output_shape) * itemsize + CHUNK_BYTES
-    padded = prod(x)
-    if hasattr(layer, "window"):
-        padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], layer.window(x[2:]).pads))
-    kernel = prod(getattr(layer, "kernel_size", (1,)))
-    groups = getattr(layer, "groups", 1)
-    columns = prod(row.output_shape[2:]) * x[0] * (x[1] // groups) * kernel * itemsize
+    if not hasattr(layer, "window"):  # adaptive and global pooling: the input, and one output-sized buffer
+        return prod(x) * itemsize + min(prod(row.output_shape) * itemsize, CHUNK_BYTES)
+    window = layer.window(x[2:])
+    padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], window.pads))
+    groups = getattr(layer, "groups", 1)  # pools have none
+    columns = prod(row.output_shape[2:]) * x[0] * (x[1] // groups) * prod(window.kernel) * itemsize
     return padded * itemsize + min(columns, CHUNK_BYTES)
 
 

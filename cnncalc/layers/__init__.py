@@ -9,7 +9,7 @@ from cnncalc.layers.activation import ELU, GELU, Activation, Dropout, LeakyReLU,
 from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight, fmt_shape
 from cnncalc.layers.conv import Conv, ConvTranspose
 from cnncalc.layers.linear import Linear
-from cnncalc.layers.merge import Concat, Elementwise
+from cnncalc.layers.merge import Concat, ElementwiseMerge
 from cnncalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from cnncalc.layers.pool import AdaptivePool, AvgPool, GlobalPool, MaxPool
 from cnncalc.layers.reshape import Crop, Flatten, Identity, Reshape, Upsample, ZeroPad2d
@@ -18,7 +18,7 @@ KIND_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, MaxPool, AvgPool, AdaptivePool, GlobalPool, Linear,
     BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm,
     Activation, LeakyReLU, ELU, GELU, Softmax, Dropout,
-    Elementwise, Concat, Flatten, Reshape, Identity, ZeroPad2d, Crop, Upsample,
+    ElementwiseMerge, Concat, Flatten, Reshape, Identity, ZeroPad2d, Crop, Upsample,
 )
 
 Layer = Annotated[Union[KIND_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]

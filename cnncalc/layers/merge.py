@@ -9,7 +9,7 @@ from cnncalc.layers._window import widest
 from cnncalc.layers.base import LayerBase, Shape, fmt_shape, sample_axis
 
 
-class Elementwise(LayerBase):
+class ElementwiseMerge(LayerBase):
     type: Literal["add", "multiply"]
 
     arity = (2, None)
