@@ -17,6 +17,12 @@ Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 STATISTICS_FLOPS = 5  # mean add, subtract, square, variance add, scale by 1/std, per element
 AFFINE_FLOPS = 2      # multiply by weight, add bias, per element
 
+def _standardize(x: Any, axes: tuple[int, ...], eps: float) -> Any:
+    """(x - mean) / sqrt(var + eps), with each slice's own statistics over `axes`."""
+    mean = x.mean(axis=axes, keepdims=True)
+    return (x - mean) / (x.var(axis=axes, keepdims=True) + eps) ** 0.5
+
+
 def _channel_view(v: Any, ndim: int) -> Any:
     """A per-channel vector shaped to broadcast over [N, C, *spatial]."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
@@ -126,10 +132,7 @@ class LayerNorm(LayerBase):
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.elementwise_affine) * prod(x)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        axes = tuple(range(x.ndim - len(self.normalized(x.shape[1:])), x.ndim))
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, keepdims=True)
-        y = (x - mean) / (var + self.eps) ** 0.5
+        y = _standardize(x, tuple(range(x.ndim - len(self.normalized(x.shape[1:])), x.ndim)), self.eps)
         if self.elementwise_affine:
             y = y * weights["weight"]
             if self.bias:
@@ -172,10 +175,7 @@ class GroupNorm(LayerBase):
         return f"groups={self.num_groups}"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        grouped = x.reshape(x.shape[0], self.num_groups, -1)
-        mean = grouped.mean(axis=2, keepdims=True)
-        var = grouped.var(axis=2, keepdims=True)
-        y = ((grouped - mean) / (var + self.eps) ** 0.5).reshape(x.shape)
+        y = _standardize(x.reshape(x.shape[0], self.num_groups, -1), (2,), self.eps).reshape(x.shape)
         if self.affine:
             y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
         return y
@@ -197,11 +197,9 @@ class InstanceNorm(_PerChannelNorm):
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         if self.track_running_stats:  # eval mode with running statistics, as PyTorch
             mean = _channel_view(weights["running_mean"], x.ndim)
-            var = _channel_view(weights["running_var"], x.ndim)
+            y = (x - mean) / (_channel_view(weights["running_var"], x.ndim) + self.eps) ** 0.5
         else:
-            axes = tuple(range(2, x.ndim))
-            mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
-        y = (x - mean) / (var + self.eps) ** 0.5
+            y = _standardize(x, tuple(range(2, x.ndim)), self.eps)
         if self.affine:
             y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
         return y.astype(x.dtype, copy=False)
