@@ -7,7 +7,7 @@ from typing import Iterator
 
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import LayerBase, ParamCount, Shape
-from cnncalc.layers._window import ReceptiveField
+from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.network import NETWORK_INPUT, Network
 
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}

@@ -28,7 +28,7 @@ from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
 from cnncalc.layers import Shape
-from cnncalc.layers._window import ReceptiveField
+from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.report import human, human_bytes, markdown_table, number, rf_dict, rf_text, shape_text
 from cnncalc.network import NETWORK_INPUT
 

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError
-from cnncalc.layers import _window as W
+from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, widest
 from cnncalc.lint import Warning_
 from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text, shape_text
 from cnncalc.errors import did_you_mean
@@ -68,11 +68,11 @@ def flops_line(row: Row, batch: int) -> str:
     return f"FLOPs = {row.flops:,}  ({rule}{', batch ' + str(batch) if batch > 1 and row.flops else ''})"
 
 
-def rf_lines(row: Row, before: W.ReceptiveField | None) -> list[str]:
+def rf_lines(row: Row, before: ReceptiveField | None) -> list[str]:
     after = row.receptive_field
     layer = row.layer
     if before is not None and hasattr(layer, "window"):  # convolutions and window pooling
-        return W.explain_receptive_field(before, *layer.window(row.input_shapes[0][2:]))
+        return explain_receptive_field(before, *layer.window(row.input_shapes[0][2:]))
     if after is None:
         return ["receptive field: no longer defined past this layer (spatial positions are mixed)"] \
             if before is not None else []
@@ -82,7 +82,7 @@ def rf_lines(row: Row, before: W.ReceptiveField | None) -> list[str]:
 
 
 def explain(network: Network, summary: Summary, patterns: list[str], warnings: list[Warning_]) -> list[Explanation]:
-    fields = {"input": W.ReceptiveField.of_input(len(network.input_shape) - 1)}
+    fields = {"input": ReceptiveField.of_input(len(network.input_shape) - 1)}
     fields.update({r.name: r.receptive_field for r in summary.rows})
     chosen = {r.name for r in select(summary, patterns)}
     out = []
@@ -98,7 +98,7 @@ def explain(network: Network, summary: Summary, patterns: list[str], warnings: l
             if line:
                 lines.append(line)
         inputs = [fields[name] for name in row.layer.inputs]
-        lines += rf_lines(row, inputs[0] if len(inputs) == 1 else W.widest(inputs))
+        lines += rf_lines(row, inputs[0] if len(inputs) == 1 else widest(inputs))
         lines.append(f"output memory = {' * '.join(map(str, row.output_shape))} * "
                      f"{row.output_bytes // prod(row.output_shape)} bytes = {row.output_bytes:,} bytes")
         lines += [f"warning [{w.advice.code}]: {w.advice.message}. {w.advice.fix}" for w in warnings

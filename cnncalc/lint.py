@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from cnncalc.analyze import Summary
 from cnncalc.errors import Where
-from cnncalc.layers._window import Advice
+from cnncalc.layers.advice import Advice
 from cnncalc.report import human
 from cnncalc.network import Network
 

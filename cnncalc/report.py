@@ -15,7 +15,7 @@ from rich.text import Text
 from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import Shape
-from cnncalc.layers._window import ReceptiveField
+from cnncalc.layers.receptive_field import ReceptiveField
 
 SCHEMA_VERSION = 1
 _SI = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))

@@ -58,7 +58,7 @@ import numpy as np
 from rich.table import Table
 
 from cnncalc.errors import CnnCalcError, ShapeError
-from cnncalc.layers import _window as W
+from cnncalc.layers import window as W
 from cnncalc.report import SCHEMA_VERSION, markdown_table
 
 KINDS = ("conv", "conv_transpose", "pool")
@@ -108,7 +108,7 @@ class Solution:
         return layer
 
     def output_size(self, size_in: int) -> int:
-        """The output size for this input size (`_window`'s rules; < 1 possible for conv/pool)."""
+        """The output size for this input size (`layers.window`'s rules; < 1 possible for conv/pool)."""
         if self.kind == "conv_transpose":
             return W.transposed_output((size_in,), (self.kernel_size,), (self.stride,), (self.padding,),
                                        (self.dilation,), (self.output_padding,))[0]
@@ -124,7 +124,7 @@ class Solution:
     def formula(self, size_in: int) -> str:
         """The output-size rule with the numbers filled in: 'floor((224 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 112'."""
         result = self.output_size(size_in)
-        if self.kind == "conv_transpose":  # as _window.transposed_output writes it
+        if self.kind == "conv_transpose":  # as window.transposed_output writes it
             return (f"({size_in}-1)*{self.stride} - 2*{self.padding} + {self.dilation}*({self.kernel_size}-1) "
                     f"+ {self.output_padding} + 1 = {result}")
         text = W.formula("N", size_in, self.kernel_size, self.stride, (self.padding, self.padding),
@@ -179,7 +179,7 @@ def _add_keys(keys: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
 
 
 def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """How many of the `size` input pixels no tap reads, for symmetric padding (`_window`'s rule)."""
+    """How many of the `size` input pixels no tap reads, for symmetric padding (`layers.window`'s rule)."""
     return W.unread_pixels(size, kernel, stride, (padding, padding), dilation)
 
 

@@ -432,12 +432,7 @@ def test_upsample(case, dtype):
     rank = len(spatial)
     rng = np.random.default_rng(9)
     x = rand(rng, (2, 3, *spatial), dtype)
-    if size is not None:
-        sizes, scales = size, (None,) * rank
-    else:
-        scales = tup(scale, rank)
-        sizes = tuple(int(np.floor(n * s)) for n, s in zip(spatial, scales))
-    got = upsample(x, sizes, scales, mode, bool(align))
+    got = upsample(x, size, scale, mode, bool(align))
     want = F.interpolate(t(x), size=size, scale_factor=scale, mode=mode, align_corners=align)
     check(got, want, dtype)
 

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import KINDS
-from cnncalc.layers import _window as W
+from cnncalc.layers import window as W
+from cnncalc.layers.advice import window_advice
 from cnncalc.solve import (Chain, Solution, chains_json, chains_markdown, chains_table, lost_pixels, parse_values,
                            solutions_json, solutions_markdown, solutions_table, solve_chain, solve_layer)
 from conftest import make
@@ -61,7 +62,7 @@ def check_solution(s: Solution, n: int, m: int) -> None:
     assert remainder <= s.padding, (s, n)  # the unread tail positions are all padding
     assert lost_pixels(n, s.kernel_size, s.stride, s.padding, s.dilation) == 0
     # consistent with summarize's design warnings for the same layer
-    advice = W.window_advice((n,), (s.kernel_size,), (s.stride,), ((s.padding, s.padding),), (s.dilation,))
+    advice = window_advice((n,), (s.kernel_size,), (s.stride,), ((s.padding, s.padding),), (s.dilation,))
     assert not {a.code for a in advice} & {"lost-pixels", "strided-gaps"}, advice
     if s.kind == "pool":
         assert s.dilation == 1 and s.padding <= s.kernel_size // 2

@@ -15,125 +15,25 @@ channels-last buffer, so a following layer that goes channels-last again gets co
 - transposed: one GEMM ([rows, C_in] x [C_in, kernel*C_out]), then col2im: accumulate each kernel offset into
   the output through strided slices, and crop the padding.
 
+Output sizes come from the arrays: windows that fit the padded input (convolution), or the extent the scatter
+writes plus output_padding, less the padding (transposed convolution).
+
 Arithmetic stays in the input's dtype (float32 in, float32 out).
 """
 from __future__ import annotations
 
 from math import prod
-from typing import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from cnncalc.layers._window import effective_kernel, window_count
+from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, Padding, block_starts, blocks, channels_first,
+                                    channels_last, explicit_pads, is_channels_last, largest_block, pad_spatial,
+                                    span, units, view, window_counts, windows)
 
-CHUNK_BYTES = 12 << 20  # largest im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
 CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
 MIN_CHUNK_BYTES = 1 << 20
 EINSUM_MIN_CHANNELS = 64  # depthwise: below this many channels (at stride 1) per-offset passes win
 FOLD_BIAS_MAX = 1024  # fold the bias into the GEMM for rows up to this many values
-CACHE_BYTES = 384 << 10  # one output block of the multiply-accumulate kernels (stays in L2)
-
-Pads = Sequence[tuple[int, int]]
-
-
-# ---- helpers shared with pool.py and resample.py ----------------------------------------------------------
-def channels_last(x: np.ndarray) -> np.ndarray:
-    """[N, C, *spatial] -> [N, *spatial, C] (a view)."""
-    return np.moveaxis(x, 1, -1)
-
-
-def channels_first(y: np.ndarray) -> np.ndarray:
-    """[N, *spatial, C] -> [N, C, *spatial] (a view)."""
-    return np.moveaxis(y, -1, 1)
-
-
-def is_channels_last(xl: np.ndarray) -> bool:
-    """Whether a logical [N, *spatial, C] array has its channels innermost in memory (ties count as yes)."""
-    spatial = [abs(s) for s, n in zip(xl.strides[1:-1], xl.shape[1:-1]) if n > 1]
-    return xl.shape[-1] == 1 or not spatial or abs(xl.strides[-1]) <= min(spatial)
-
-
-def pad_spatial(xl: np.ndarray, pads: Pads, fill: float, contiguous: bool = True) -> np.ndarray:
-    """Pad the spatial axes of a channels-last [N, *spatial, C] array with `fill`; a negative pad crops.
-
-    contiguous: return a C-contiguous channels-last array (a copy unless `xl` already is one and nothing is
-    padded); otherwise keep `xl`'s memory order (channels-last or channels-first) and avoid copies.
-    """
-    crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(xl.shape[1:-1], pads))
-    xl = xl[(slice(None), *crop)]
-    pads = [(max(b, 0), max(a, 0)) for b, a in pads]
-    if not any(b or a for b, a in pads):
-        return np.ascontiguousarray(xl) if contiguous else xl
-    n, *spatial, c = xl.shape
-    padded = tuple(s + b + a for s, (b, a) in zip(spatial, pads))
-    if contiguous or is_channels_last(xl):
-        out = np.empty((n, *padded, c), xl.dtype)
-    else:
-        out = channels_last(np.empty((n, c, *padded), xl.dtype))
-    every = [slice(None)] * out.ndim
-    for axis, (size, (b, a)) in enumerate(zip(spatial, pads), start=1):
-        for edge in (slice(0, b), slice(b + size, b + size + a)):
-            if edge.stop > edge.start:
-                index = list(every)
-                index[axis] = edge
-                out[tuple(index)] = fill
-    copy_into(out[(slice(None), *(slice(b, b + s) for s, (b, _) in zip(spatial, pads)))], xl)
-    return out
-
-
-def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
-    """dst[...] = src for logical channels-last arrays; a channels-first `src` going into channels-last memory is
-    transposed in blocks of 32 channels x ~4096 positions (1.3-1.7x faster than one strided copy)."""
-    if src.size < (1 << 20) or src.ndim < 3 or is_channels_last(src) or not is_channels_last(dst):
-        dst[...] = src
-        return
-    batch, rows, *_, c = src.shape
-    per = max(1, 4096 // max(1, prod(src.shape[2:-1])))
-    for c0 in range(0, c, 32):
-        for i in range(batch):
-            for h0 in range(0, rows, per):
-                dst[i, h0:h0 + per, ..., c0:c0 + 32] = src[i, h0:h0 + per, ..., c0:c0 + 32]
-
-
-Block = tuple[slice, ...]
-
-
-def blocks(dims: Sequence[int], unit_bytes: int, budget: int) -> list[Block]:
-    """Index tuples that cut an array whose leading axes are `dims` (batch, then spatial) into blocks of about
-    `budget` bytes, `unit_bytes` per position.
-
-    Each block is a run along one axis with single indices before it and whole axes after it, so it selects
-    a C-contiguous part of a C-contiguous array: whole images when one fits, else rows of one image, else
-    (3-D, or very wide rows) parts of one row.
-    """
-    dims = list(dims)
-    if 0 in dims:
-        return []
-    steps = [prod(dims[i + 1:]) * unit_bytes for i in range(len(dims))]  # bytes per step along each axis
-    axis = next((i for i, step in enumerate(steps) if step <= budget), len(dims) - 1)
-    size = dims[axis]
-    per = max(1, min(size, budget // max(steps[axis], 1)))
-    per = -(-size // -(-size // per))  # even out the blocks
-    return [tuple(slice(i, i + 1) for i in prefix) + (slice(a, min(size, a + per)),)
-            for prefix in np.ndindex(*dims[:axis]) for a in range(0, size, per)]
-
-
-def block_size(block: Block, dims: Sequence[int]) -> int:
-    """Positions in one block (see `blocks`)."""
-    return prod(b.stop - b.start for b in block) * prod(dims[len(block):])
-
-
-def largest_block(plan: list[Block], dims: Sequence[int]) -> int:
-    return max((block_size(block, dims) for block in plan), default=0)
-
-
-def block_starts(block: Block, sizes: Sequence[int]) -> list[tuple[int, int]]:
-    """(first index, count) along each spatial axis (`sizes`) for a block over (batch, *sizes)."""
-    spans = []
-    for axis, size in enumerate(sizes, start=1):
-        spans.append((block[axis].start, block[axis].stop - block[axis].start) if axis < len(block) else (0, size))
-    return spans
 
 
 def gemm_budget(row_bytes: int) -> int:
@@ -141,44 +41,9 @@ def gemm_budget(row_bytes: int) -> int:
     return max(min(CHUNK_ROWS * row_bytes, CHUNK_BYTES), min(MIN_CHUNK_BYTES, CHUNK_BYTES))
 
 
-def trim_pads(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-              pads: Pads, dilation: Sequence[int]) -> list[tuple[int, int]]:
-    """(before, after) padding actually read by `out` windows: the after side shrinks (never below 0) when
-    the last window ends early, and grows when a ceil_mode window runs past the padded end."""
-    trimmed = []
-    for n, o, k, s, (b, a), d in zip(sizes, out, kernel, stride, pads, dilation):
-        need = (o - 1) * s + effective_kernel(k, d)
-        trimmed.append((b, max(need - n - b, 0)))
-    return trimmed
-
-
-def windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-            dilation: Sequence[int], groups: int = 0) -> np.ndarray:
-    """Read-only window view of a padded channels-last array: [N, *out, *kernel, C]
-    (with groups: [N, *out, groups, *kernel, C/groups])."""
-    sn, *ss, sc = xp.strides
-    c = xp.shape[-1]
-    shape = (xp.shape[0], *out, *kernel, c)
-    strides = (sn, *(a * s for a, s in zip(ss, stride)), *(a * d for a, d in zip(ss, dilation)), sc)
-    if groups:
-        r = len(out)
-        shape = (*shape[:1 + r], groups, *kernel, c // groups)
-        strides = (*strides[:1 + r], sc * (c // groups), *strides[1 + r:])
-    return as_strided(xp, shape, strides, writeable=False)
-
-
-def view(a: np.ndarray, *shape: int) -> np.ndarray:
-    """`a` reshaped *without copying*: the kernels write through these views, so a silent copy would lose
-    results (numpy >= 2.1 has a reshape keyword for this; this works from 1.26 on)."""
-    result = a.reshape(shape)
-    if result.size and not np.may_share_memory(result, a):
-        raise AssertionError(f"reshape of a {a.shape} array with strides {a.strides} to {shape} would copy")
-    return result
-
-
 # ---- convolution ----------------------------------------------------------------------------------------------
-def conv(x, weight, bias, stride, pads, dilation, groups):
-    """PyTorch's convNd with (before, after) padding per spatial axis (may be asymmetric)."""
+def conv(x, weight, bias, stride, padding: Padding, dilation, groups):
+    """PyTorch's convNd; padding is 'same' (TensorFlow's rule), 'valid' or (before, after) per spatial axis."""
     x = np.asarray(x)
     dtype = x.dtype
     weight = np.asarray(weight, dtype=dtype)
@@ -190,16 +55,15 @@ def conv(x, weight, bias, stride, pads, dilation, groups):
     if channels != weight.shape[1] * groups:
         raise ValueError(f"x has {channels} channels; weight {weight.shape} with groups={groups} expects "
                          f"{weight.shape[1] * groups}")
-    out = tuple(window_count(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
-    if min(out, default=1) < 1:
-        raise ValueError(f"output would be {out}")
+    pads = explicit_pads(padding, sizes, kernel, stride, dilation)
     if groups == 1 and _pointwise_channels_first(x, kernel, stride, pads):
         y = np.matmul(weight.reshape(weight.shape[0], channels), x.reshape(x.shape[0], channels, -1))
         y = y.reshape(x.shape[0], weight.shape[0], *sizes)
         if bias is not None:
             y += bias.reshape(-1, *(1,) * len(sizes))
         return y
-    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, dilation), 0)
+    xp = pad_spatial(channels_last(x), pads, 0)
+    out = window_counts(xp.shape[1:-1], kernel, stride, dilation)
     if groups == 1:
         y = _dense(xp, weight, bias, out, stride, dilation)
     elif groups == channels:
@@ -303,12 +167,6 @@ def _depthwise_rows(xp, weight, out, stride, dilation):
     return y
 
 
-def units(a: np.ndarray, width: int) -> np.ndarray:
-    """View runs of `width` elements along a contiguous last axis as single opaque items (the last axis shrinks
-    by `width`): numpy then copies whole runs per element instead of looping over a few floats at a time."""
-    return a.view(np.dtype((np.void, width * a.itemsize)))
-
-
 def _grouped(xp, weight, bias, out, stride, dilation, groups):
     """Any other groups: im2col with a group axis and one batched matmul over the groups.
 
@@ -345,7 +203,8 @@ def _grouped(xp, weight, bias, out, stride, dilation, groups):
 
 # ---- transposed convolution -----------------------------------------------------------------------------------
 def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_padding):
-    """PyTorch's conv_transposeNd: out = (N-1)S - 2P + D(F-1) + output_padding + 1 per axis."""
+    """PyTorch's conv_transposeNd: scatter every input element through the kernel, then crop `padding` from
+    both ends of each spatial axis."""
     x = np.asarray(x)
     dtype = x.dtype
     weight = np.asarray(weight, dtype=dtype)
@@ -356,12 +215,12 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
         raise ValueError(f"x has {cin} channels; transposed-conv weight {weight.shape} expects {weight.shape[0]}")
     cg, cout = cin // groups, og * groups
     r = len(sizes)
-    full = tuple((n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(sizes, stride, dilation, kernel))
-    out = tuple(f - 2 * p + op for f, p, op in zip(full, padding, output_padding))
-    if min(out, default=1) < 1:
-        raise ValueError(f"output would be {out}")
-    alloc = tuple(max(f, p + o) for f, p, o in zip(full, padding, out))
-    y = np.zeros((batch, *alloc, groups, og), dtype)
+    # the last input element's last tap lands at (n-1)*S + (k-1)*D; output_padding adds elements past that
+    extent = tuple((n - 1) * s + (k - 1) * d + 1 + op
+                   for n, s, d, k, op in zip(sizes, stride, dilation, kernel, output_padding))
+    if any(e - 2 * p < 1 for e, p in zip(extent, padding)):
+        raise ValueError(f"padding {tuple(padding)} crops away the whole output of extent {extent}")
+    y = np.zeros((batch, *extent, groups, og), dtype)
     taps = prod(kernel)
     wm = np.moveaxis(weight.reshape(groups, cg, og, *kernel), 2, -1).reshape(groups, cg, taps * og)
     wm = np.ascontiguousarray(wm)  # [G, cg, kernel*og]
@@ -389,8 +248,8 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
                 start = first * s + i * d
                 index.append(slice(start, start + (count - 1) * s + 1, s))
             y[tuple(index)] += colv[(slice(None),) * (1 + r) + offset]
-    y = y.reshape(batch, *alloc, cout)
-    y = y[(slice(None), *(slice(p, p + o) for p, o in zip(padding, out)))]
+    y = y.reshape(batch, *extent, cout)
+    y = y[(slice(None), *(slice(p, e - p) for p, e in zip(padding, extent)))]
     if bias is not None:
         y += bias
     return channels_first(y)

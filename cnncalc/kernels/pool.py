@@ -1,9 +1,13 @@
-"""Max, average and adaptive pooling, 1-D to 3-D, with PyTorch's semantics.
+"""Max, average, adaptive and global pooling, 1-D to 3-D, with PyTorch's semantics.
 
-Window pooling pads once (−inf for max, 0 for average; extended past the end when a ceil_mode window runs
-over), then reduces over the kernel offsets: one vectorised `np.maximum` / `+=` per offset over strided slices,
-done on cache-sized blocks of the output. Work happens in the input's memory order (channels-last if the input
-came from a convolution kernel, channels-first otherwise) and the result is returned as an [N, C, *spatial] view.
+Window pooling pads once (-inf for max, 0 for average), then reduces over the kernel offsets: one vectorised
+`np.maximum` / `+=` per offset over strided slices, done on cache-sized blocks of the output. Work happens in
+the input's memory order (channels-last if the input came from a convolution kernel, channels-first otherwise)
+and the result is returned as an [N, C, *spatial] view.
+
+How many windows there are is read off the padded array: those that fit in it. ceil_mode lets the last window
+run up to stride - 1 elements past the padded end (the padding is extended by that much, and what lies there
+never counts), but keeps only windows that start inside the input or its left padding.
 """
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from cnncalc.kernels.conv import (CACHE_BYTES, Pads, block_starts, blocks, channels_first, channels_last,
-                                  is_channels_last, pad_spatial, trim_pads)
-from cnncalc.layers._window import window_count
+from cnncalc.kernels.layout import (CACHE_BYTES, Padding, Pads, block_starts, blocks, channels_first, channels_last,
+                                    explicit_pads, is_channels_last, pad_spatial, window_counts)
 
 
 def _lowest(dtype: np.dtype):
@@ -43,16 +46,23 @@ def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], s
     return y
 
 
-def max_pool(x, kernel, stride, pads, dilation, ceil_mode):
-    """PyTorch's max_poolNd with (before, after) padding pairs; padding never wins (acts as -inf)."""
-    x = np.asarray(x)
+def _windows(x: np.ndarray, kernel, stride, padding: Padding, dilation, ceil_mode: bool, fill: float
+             ) -> tuple[np.ndarray, tuple[int, ...], list[tuple[int, int]]]:
+    """The padded channels-last input (extended for ceil_mode), the window count per axis, and the padding."""
     sizes = x.shape[2:]
-    out = tuple(window_count(n, k, s, p, d, ceil_mode)
-                for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
-    if min(out, default=1) < 1:
-        raise ValueError(f"output would be {out}")
-    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, dilation), _lowest(x.dtype),
-                     contiguous=False)
+    pads = explicit_pads(padding, sizes, kernel, stride, dilation)
+    extended = [(b, a + (s - 1 if ceil_mode else 0)) for (b, a), s in zip(pads, stride)]
+    xp = pad_spatial(channels_last(x), extended, fill, contiguous=False)
+    out = window_counts(xp.shape[1:-1], kernel, stride, dilation)
+    if ceil_mode:  # a window starting in the end padding would read no input: PyTorch drops it
+        out = tuple(min(o, -(-(n + b) // s)) for o, n, (b, _), s in zip(out, sizes, pads, stride))
+    return xp, out, pads
+
+
+def max_pool(x, kernel, stride, padding: Padding, dilation, ceil_mode):
+    """PyTorch's max_poolNd; padding 'same', 'valid' or (before, after) pairs; padding never wins (acts as -inf)."""
+    x = np.asarray(x)
+    xp, out, _ = _windows(x, kernel, stride, padding, dilation, ceil_mode, _lowest(x.dtype))
     return channels_first(_reduce_windows(xp, out, kernel, stride, dilation, np.maximum))
 
 
@@ -79,17 +89,13 @@ def _divisor(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], st
     return total.astype(dtype)[None, ..., None]
 
 
-def avg_pool(x, kernel, stride, pads, ceil_mode, count_include_pad):
-    """PyTorch's avg_poolNd with (before, after) padding pairs, including its ceil_mode divisor."""
+def avg_pool(x, kernel, stride, padding: Padding, ceil_mode, count_include_pad):
+    """PyTorch's avg_poolNd; padding 'same', 'valid' or (before, after) pairs; PyTorch's ceil_mode divisor."""
     x = np.asarray(x)
-    sizes = x.shape[2:]
-    ones = (1,) * len(sizes)
-    out = tuple(window_count(n, k, s, p, 1, ceil_mode) for n, k, s, p in zip(sizes, kernel, stride, pads))
-    if min(out, default=1) < 1:
-        raise ValueError(f"output would be {out}")
-    xp = pad_spatial(channels_last(x), trim_pads(sizes, out, kernel, stride, pads, ones), 0, contiguous=False)
+    ones = (1,) * (x.ndim - 2)
+    xp, out, pads = _windows(x, kernel, stride, padding, ones, ceil_mode, 0)
     y = _reduce_windows(xp, out, kernel, stride, ones, np.add)
-    divisor = _divisor(sizes, out, kernel, stride, pads, count_include_pad, x.dtype)
+    divisor = _divisor(x.shape[2:], out, kernel, stride, pads, count_include_pad, x.dtype)
     if isinstance(divisor, float):
         y /= np.asarray(divisor, x.dtype)
     else:
@@ -108,6 +114,7 @@ def adaptive_pool(x, output_sizes, mode):
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max'; got {mode!r}")
     x = np.asarray(x)
+    output_sizes = tuple(n if o is None else o for n, o in zip(x.shape[2:], output_sizes))  # None keeps an axis
     last = is_channels_last(channels_last(x))  # work in the memory order the input has
     y = channels_last(x) if last else x
     first = 1 if last else 2
@@ -115,10 +122,9 @@ def adaptive_pool(x, output_sizes, mode):
     if all(n % o == 0 for n, o in zip(sizes, output_sizes)):  # equal windows
         lengths = tuple(n // o for n, o in zip(sizes, output_sizes))
         if np.prod(lengths) <= 16:  # small: plain pooling with kernel = stride, one pass per offset
-            zero = ((0, 0),) * len(sizes)
             if mode == "max":
-                return max_pool(x, lengths, lengths, zero, (1,) * len(sizes), False)
-            return avg_pool(x, lengths, lengths, zero, False, True)
+                return max_pool(x, lengths, lengths, "valid", (1,) * len(sizes), False)
+            return avg_pool(x, lengths, lengths, "valid", False, True)
         # large (global pooling): one reshape, one reduction
         split = list(y.shape[:first])
         for n, o in zip(sizes, output_sizes):
@@ -163,3 +169,10 @@ def adaptive_pool(x, output_sizes, mode):
     elif np.shares_memory(y, x):  # every axis kept its size
         y = y.copy()
     return channels_first(y) if last else y
+
+
+def global_pool(x, mode, keepdims):
+    """Average or max over every spatial axis; [N, C] or, with keepdims, [N, C, 1, ...]."""
+    # adaptive pooling sums one axis at a time: one float32 sum over all of H*W drifts on large maps
+    pooled = adaptive_pool(x, (1,) * (np.ndim(x) - 2), mode)
+    return pooled if keepdims else pooled.reshape(pooled.shape[:2])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncalc.kernels.conv import channels_first, channels_last, is_channels_last
+from cnncalc.kernels.layout import channels_first, channels_last, is_channels_last
 
 MODES = ("nearest", "linear", "bilinear", "trilinear")
 
@@ -50,17 +50,26 @@ def linear_taps(n: int, o: int, scale: float | None, align_corners: bool, ftype:
     return index0, index1, lambda0, lambda1
 
 
-def upsample(x, sizes, scales, mode, align_corners):
-    """interpolate(x, size=sizes or scale_factor=scales, mode, align_corners) for [N, C, *spatial] arrays.
+def upsample(x, size, scale_factor, mode, align_corners):
+    """interpolate(x, size=..., or scale_factor=..., mode, align_corners) for [N, C, *spatial] arrays.
 
-    sizes: output spatial sizes; scales: the user's scale_factor per axis (None: derive in/out from the sizes).
+    size and scale_factor: one value for every spatial axis, or one per axis; exactly one of them is given.
+    With scale_factor the output size is floor(N * scale) in double precision, as PyTorch computes it.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     x = np.asarray(x)
     spatial = x.shape[2:]
-    if len(sizes) != len(spatial) or len(scales) != len(spatial):
-        raise ValueError(f"need one size and one scale per spatial axis of {x.shape}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("give exactly one of size and scale_factor")
+    if size is not None:
+        sizes = _per_axis(size, len(spatial))
+        scales: tuple[float | None, ...] = (None,) * len(spatial)
+    else:
+        scales = tuple(float(f) for f in _per_axis(scale_factor, len(spatial)))
+        sizes = tuple(int(np.floor(np.float64(n) * f)) for n, f in zip(spatial, scales))
+    if min(sizes, default=1) < 1:
+        raise ValueError(f"the output would have sizes {sizes}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     ftype = x.dtype.type if np.issubdtype(x.dtype, np.floating) else np.float32
     last = is_channels_last(channels_last(x))  # work in the memory order the input has
     y = channels_last(x) if last else x
@@ -83,3 +92,10 @@ def upsample(x, sizes, scales, mode, align_corners):
     if np.shares_memory(y, x):  # nothing was resized
         y = y.copy()
     return channels_first(y) if last else y
+
+
+def _per_axis(value, rank: int) -> tuple:
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+    if len(values) != rank:
+        raise ValueError(f"needs one value or {rank} (one per spatial axis); got {values}")
+    return values

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from typing_extensions import Annotated
 
+from cnncalc import kernels
 from cnncalc.layers.base import LayerBase, Real, Shape, sample_axis
 
 
@@ -22,26 +23,6 @@ class _Elementwise(LayerBase):
         return self.flops_per_element * prod(x)
 
 
-def _sigmoid(x: Any) -> Any:
-    import numpy as np
-    # split by sign so exp never overflows
-    out = np.empty_like(x)
-    positive = x >= 0
-    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
-    e = np.exp(x[~positive])
-    out[~positive] = e / (1.0 + e)
-    return out
-
-
-def _erf(x: Any) -> Any:
-    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7); NumPy has no erf and SciPy is not a dependency."""
-    import numpy as np
-    a = np.abs(x).astype(np.float64)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
-
-
 class Activation(_Elementwise):
     type: Literal["relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid"]
 
@@ -49,20 +30,7 @@ class Activation(_Elementwise):
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        if self.type == "relu":
-            return np.maximum(x, 0)
-        if self.type == "relu6":
-            return np.clip(x, 0, 6)
-        if self.type == "sigmoid":
-            return _sigmoid(x)
-        if self.type == "tanh":
-            return np.tanh(x)
-        if self.type == "silu":
-            return x * _sigmoid(x)
-        if self.type == "hardsigmoid":
-            return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
-        return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)  # hardswish
+        return kernels.activation.ELEMENTWISE[self.type](x)
 
 
 class LeakyReLU(_Elementwise):
@@ -75,8 +43,7 @@ class LeakyReLU(_Elementwise):
         return f"slope={self.negative_slope:g}"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        return np.where(x >= 0, x, x * x.dtype.type(self.negative_slope))
+        return kernels.activation.leaky_relu(x, self.negative_slope)
 
 
 class ELU(_Elementwise):
@@ -86,8 +53,7 @@ class ELU(_Elementwise):
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        return np.where(x > 0, x, x.dtype.type(self.alpha) * np.expm1(np.minimum(x, 0)))
+        return kernels.activation.elu(x, self.alpha)
 
 
 class GELU(_Elementwise):
@@ -97,10 +63,7 @@ class GELU(_Elementwise):
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        if self.approximate == "tanh":
-            return (0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))).astype(x.dtype)
-        return (0.5 * x * (1 + _erf(x / np.sqrt(2)))).astype(x.dtype, copy=False)
+        return kernels.activation.gelu(x, self.approximate)
 
 
 class Softmax(_Elementwise):
@@ -122,13 +85,7 @@ class Softmax(_Elementwise):
         return fields[0] if sample_axis(self.dim, x) == 0 else None  # over channels it stays local
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        axis = sample_axis(self.dim, x.shape[1:]) + 1
-        shifted = x - x.max(axis=axis, keepdims=True)
-        if self.type == "log_softmax":
-            return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        e = np.exp(shifted)
-        return e / e.sum(axis=axis, keepdims=True)
+        return kernels.activation.softmax(x, self.dim, log=self.type == "log_softmax")
 
 
 class Dropout(LayerBase):

@@ -20,7 +20,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
 from cnncalc.errors import ShapeError
-from cnncalc.layers._window import Advice, ReceptiveField, widest
+from cnncalc.layers.advice import Advice
+from cnncalc.layers.receptive_field import ReceptiveField, widest
 
 Shape = tuple[int, ...]
 # strict: YAML `true` or `3.0` is not silently a size

@@ -6,8 +6,11 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers import _window as W
+from cnncalc.layers import window as W
+from cnncalc.layers.advice import Advice, window_advice
+from cnncalc.layers.receptive_field import ReceptiveField, transposed_receptive_field, window_receptive_field
 from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, Weight, rank_of
 
 LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
@@ -104,24 +107,23 @@ class Conv(_ConvBase):
                 + ("  (output elements x C_in/groups x kernel)" if self.groups == 1 else
                    f"  (output elements x C_in/groups x kernel, groups={self.groups})")]
 
-    def advice(self, x: Shape) -> list[W.Advice]:
+    def advice(self, x: Shape) -> list[Advice]:
         spatial = x[1:]
-        out = W.window_advice(spatial, *self.window(spatial), same=self.padding == "same")
+        out = window_advice(spatial, *self.window(spatial), same=self.padding == "same")
         if set(spatial) == {1} and max(self.kernel_size) > 1:
             out = [a for a in out if a.code != "kernel-larger-than-input"]
-            out.append(W.Advice("collapsed-input", f"its input is already 1x1 spatially, so its "
+            out.append(Advice("collapsed-input", f"its input is already 1x1 spatially, so its "
                                 f"{W.axes_text(self.kernel_size)} kernel sees only padding around one pixel",
                                 "Use a 1x1 kernel (or a linear layer) here, or downsample less earlier.",
                                 "kernel_size"))
         return out
 
-    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
-        return W.window_receptive_field(fields[0], *self.window(x[1:]))
+    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+        return window_receptive_field(fields[0], *self.window(x[1:]))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.conv import conv
-        pads = self.pads(x.shape[2:])
-        return conv(x, weights["weight"], weights.get("bias"), self.stride, pads, self.dilation, self.groups)
+        return kernels.conv.conv(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
+                                 self.dilation, self.groups)
 
 
 class ConvTranspose(_ConvBase):
@@ -179,10 +181,9 @@ class ConvTranspose(_ConvBase):
                      "C_out/groups x kernel: each input value is scattered once per kernel tap)")
         return lines
 
-    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
-        return W.transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)
+    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+        return transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.conv import conv_transpose
-        return conv_transpose(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
+        return kernels.conv.conv_transpose(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
                               self.dilation, self.groups, self.output_padding)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Literal
 
-from cnncalc.layers._window import Advice
+from cnncalc import kernels
+from cnncalc.layers.advice import Advice
 from cnncalc.layers.base import Flag, LayerBase, Pos, Shape, Weight
 
 
@@ -59,7 +60,4 @@ class Linear(LayerBase):
         return f"out={self.out_features}" + ("" if self.bias else " no bias")
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        y = x @ weights["weight"].T
-        if self.bias:
-            y += weights["bias"]
-        return y
+        return kernels.linear.linear(x, weights["weight"], weights.get("bias"))

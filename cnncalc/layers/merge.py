@@ -4,8 +4,9 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Literal
 
+from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers._window import widest
+from cnncalc.layers.receptive_field import widest
 from cnncalc.layers.base import LayerBase, Shape, fmt_shape, sample_axis
 
 
@@ -30,12 +31,7 @@ class ElementwiseMerge(LayerBase):
         return (len(xs) - 1) * prod(xs[0])
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
-        import numpy as np
-        combine = np.add if self.type == "add" else np.multiply
-        out = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
-        for x in xs[2:]:
-            combine(out, x, out=out)
-        return out
+        return (kernels.merge.add if self.type == "add" else kernels.merge.multiply)(xs)
 
 
 class Concat(LayerBase):
@@ -66,11 +62,4 @@ class Concat(LayerBase):
         return widest(fields) if sample_axis(self.dim, xs[0]) == 0 else None
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
-        import numpy as np
-
-        from cnncalc.kernels.conv import channels_first, channels_last, is_channels_last
-        axis = sample_axis(self.dim, xs[0].shape[1:]) + 1
-        if axis == 1 and xs[0].ndim > 2 and all(is_channels_last(channels_last(x)) for x in xs):
-            # keep the channels-last memory the kernels produced: join along the innermost axis
-            return channels_first(np.concatenate([channels_last(x) for x in xs], axis=-1))
-        return np.concatenate(xs, axis=axis)
+        return kernels.merge.concat(xs, self.dim)

@@ -10,23 +10,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from typing_extensions import Annotated
 
+from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers.base import Flag, LayerBase, Pos, Real, Shape, Weight, fmt_shape
 
 Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 STATISTICS_FLOPS = 5  # mean add, subtract, square, variance add, scale by 1/std, per element
 AFFINE_FLOPS = 2      # multiply by weight, add bias, per element
-
-def _standardize(x: Any, axes: tuple[int, ...], eps: float) -> Any:
-    """(x - mean) / sqrt(var + eps), with each slice's own statistics over `axes`."""
-    mean = x.mean(axis=axes, keepdims=True)
-    return (x - mean) / (x.var(axis=axes, keepdims=True) + eps) ** 0.5
-
-
-def _channel_view(v: Any, ndim: int) -> Any:
-    """A per-channel vector shaped to broadcast over [N, C, *spatial]."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
-
 
 class _PerChannelNorm(LayerBase):
     """Batch and instance norm: optional per-channel affine weights and running statistics."""
@@ -78,19 +68,8 @@ class BatchNorm(_PerChannelNorm):
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        if self.track_running_stats:
-            mean, var = weights["running_mean"], weights["running_var"]
-        else:  # PyTorch then normalises by the batch's own statistics even in eval mode
-            axes = (0, *range(2, x.ndim))
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-        scale = 1.0 / np.sqrt(var + self.eps)
-        shift = -mean * scale
-        if self.affine:
-            scale, shift = scale * weights["weight"], shift * weights["weight"] + weights["bias"]
-        out = np.multiply(x, _channel_view(scale.astype(x.dtype), x.ndim))  # one new array, in x's memory order
-        out += _channel_view(shift.astype(x.dtype), x.ndim)
-        return out
+        return kernels.norm.batch_norm(x, weights.get("weight"), weights.get("bias"), weights.get("running_mean"),
+                                       weights.get("running_var"), self.eps)
 
 
 class LayerNorm(LayerBase):
@@ -132,12 +111,9 @@ class LayerNorm(LayerBase):
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.elementwise_affine) * prod(x)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        y = _standardize(x, tuple(range(x.ndim - len(self.normalized(x.shape[1:])), x.ndim)), self.eps)
-        if self.elementwise_affine:
-            y = y * weights["weight"]
-            if self.bias:
-                y = y + weights["bias"]
-        return y
+        shape = self.normalized_shape
+        axes = x.ndim - 1 if shape is None else 1 if isinstance(shape, int) else len(shape)
+        return kernels.norm.layer_norm(x, axes, weights.get("weight"), weights.get("bias"), self.eps)
 
 
 class GroupNorm(LayerBase):
@@ -175,10 +151,7 @@ class GroupNorm(LayerBase):
         return f"groups={self.num_groups}"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        y = _standardize(x.reshape(x.shape[0], self.num_groups, -1), (2,), self.eps).reshape(x.shape)
-        if self.affine:
-            y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
-        return y
+        return kernels.norm.group_norm(x, self.num_groups, weights.get("weight"), weights.get("bias"), self.eps)
 
 
 class InstanceNorm(_PerChannelNorm):
@@ -195,14 +168,8 @@ class InstanceNorm(_PerChannelNorm):
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        if self.track_running_stats:  # eval mode with running statistics, as PyTorch
-            mean = _channel_view(weights["running_mean"], x.ndim)
-            y = (x - mean) / (_channel_view(weights["running_var"], x.ndim) + self.eps) ** 0.5
-        else:
-            y = _standardize(x, tuple(range(2, x.ndim)), self.eps)
-        if self.affine:
-            y = y * _channel_view(weights["weight"], x.ndim) + _channel_view(weights["bias"], x.ndim)
-        return y.astype(x.dtype, copy=False)
+        return kernels.norm.instance_norm(x, weights.get("weight"), weights.get("bias"),
+                                          weights.get("running_mean"), weights.get("running_var"), self.eps)
 
 
 class LocalResponseNorm(LayerBase):
@@ -228,11 +195,4 @@ class LocalResponseNorm(LayerBase):
         return f"size={self.size}"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        squares = x * x
-        pad = [(0, 0)] * x.ndim
-        pad[1] = (self.size // 2, (self.size - 1) // 2)
-        padded = np.pad(squares, pad)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, self.size, axis=1)
-        denominator = (self.k + self.alpha * windows.mean(axis=-1)) ** self.beta
-        return (x / denominator).astype(x.dtype, copy=False)
+        return kernels.norm.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

@@ -7,8 +7,11 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers import _window as W
+from cnncalc.layers import window as W
+from cnncalc.layers.advice import Advice, window_advice
+from cnncalc.layers.receptive_field import ReceptiveField, window_receptive_field
 from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, rank_of
 from cnncalc.layers.conv import LAYOUTS
 
@@ -74,14 +77,14 @@ class _WindowPool(LayerBase):
             text += f" d={W.axes_text(self.window_dilation)}"
         return text + (" ceil" if self.ceil_mode else "")
 
-    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
-        return W.window_receptive_field(fields[0], *self.window(x[1:]))
+    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+        return window_receptive_field(fields[0], *self.window(x[1:]))
 
     def explain(self, x: Shape) -> list[str]:
         return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding)
 
-    def advice(self, x: Shape) -> list[W.Advice]:
-        return W.window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same")
+    def advice(self, x: Shape) -> list[Advice]:
+        return window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same")
 
 
 class MaxPool(_WindowPool):
@@ -101,11 +104,10 @@ class MaxPool(_WindowPool):
         return self.dilation  # type: ignore[return-value]
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.pool import max_pool
-        pads = self.pads(x.shape[2:])
-        if self.type == "minpool2d":
-            return -max_pool(-x, self.kernel_size, self.stride, pads, self.dilation, self.ceil_mode)
-        return max_pool(x, self.kernel_size, self.stride, pads, self.dilation, self.ceil_mode)
+        sign = -1 if self.type == "minpool2d" else 1
+        pooled = kernels.pool.max_pool(sign * x if sign < 0 else x, self.kernel_size, self.stride, self.padding,
+                                       self.dilation, self.ceil_mode)
+        return -pooled if sign < 0 else pooled
 
 
 class AvgPool(_WindowPool):
@@ -131,9 +133,8 @@ class AvgPool(_WindowPool):
         return super().output_shape(x)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.pool import avg_pool
-        return avg_pool(x, self.kernel_size, self.stride, self.pads(x.shape[2:]), self.ceil_mode,
-                        self.includes_padding)
+        return kernels.pool.avg_pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                     self.includes_padding)
 
 
 class AdaptivePool(LayerBase):
@@ -179,7 +180,7 @@ class AdaptivePool(LayerBase):
                          f"{', '.join(windows)}{more}")
         return lines
 
-    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         """Windows vary in size: the field is the widest window's, the jump N/out on average."""
         rf = fields[0]
         if rf is None:
@@ -190,11 +191,10 @@ class AdaptivePool(LayerBase):
             size.append(r + (max(windows) - 1) * j)
             jump.append(j * Fraction(n, out))
             start.append(s0 + Fraction(windows[0] - 1, 2) * j)
-        return W.ReceptiveField(tuple(size), tuple(jump), tuple(start))
+        return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.pool import adaptive_pool
-        return adaptive_pool(x, self.sizes(x.shape[2:]), "max" if "max" in self.type else "avg")
+        return kernels.pool.adaptive_pool(x, self.output_size, "max" if "max" in self.type else "avg")
 
 
 class GlobalPool(LayerBase):
@@ -217,17 +217,14 @@ class GlobalPool(LayerBase):
     def hyper(self) -> str:
         return "keepdims" if self.keepdims else ""
 
-    def receptive_field(self, fields: tuple, x: Shape) -> W.ReceptiveField | None:
+    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         """With keepdims the one output position sees the whole input; without, no spatial axis is left."""
         rf = fields[0]
         if rf is None or not self.keepdims:
             return None
-        return W.ReceptiveField(tuple(r + (n - 1) * j for r, j, n in zip(rf.size, rf.jump, x[1:])),
+        return ReceptiveField(tuple(r + (n - 1) * j for r, j, n in zip(rf.size, rf.jump, x[1:])),
                                 tuple(j * n for j, n in zip(rf.jump, x[1:])),
                                 tuple(s + Fraction(n - 1, 2) * j for s, j, n in zip(rf.start, rf.jump, x[1:])))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.pool import adaptive_pool
-        # the kernel sums one axis at a time: one float32 sum over all of H*W drifts on large maps
-        pooled = adaptive_pool(x, (1,) * (x.ndim - 2), "max" if self.type == "global_maxpool" else "avg")
-        return pooled if self.keepdims else pooled.reshape(x.shape[:2])
+        return kernels.pool.global_pool(x, "max" if self.type == "global_maxpool" else "avg", self.keepdims)

@@ -8,8 +8,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from typing_extensions import Annotated
 
+from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers import _window as W
+from cnncalc.layers import window as W
+from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, fmt_shape, sample_axis
 
 
@@ -33,9 +35,7 @@ class Flatten(LayerBase):
         return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        start = sample_axis(self.start_dim, x.shape[1:]) + 1
-        end = sample_axis(self.end_dim, x.shape[1:]) + 1
-        return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:])
+        return kernels.reshape.flatten(x, self.start_dim, self.end_dim)
 
 
 class Reshape(LayerBase):
@@ -71,7 +71,7 @@ class Reshape(LayerBase):
         return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        return x.reshape(x.shape[0], *self.shape)
+        return kernels.reshape.reshape(x, self.shape)
 
 
 class Identity(LayerBase):
@@ -117,8 +117,7 @@ class ZeroPad2d(LayerBase):
         return fields[0].shifted([-before for before, _ in self.padding])  # type: ignore[union-attr]
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        import numpy as np
-        return np.pad(x, ((0, 0), (0, 0), *self.padding))
+        return kernels.reshape.zero_pad(x, self.padding)
 
 
 class Crop(LayerBase):
@@ -172,9 +171,9 @@ class Crop(LayerBase):
         return fields[0].shifted([before for before, _ in self.crops(*xs)])
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
-        crops = self.crops(*(x.shape[1:] for x in xs))
-        index = (slice(None), slice(None), *(slice(b, n - a) for n, (b, a) in zip(xs[0].shape[2:], crops)))
-        return xs[0][index]
+        if len(xs) == 2:
+            return kernels.reshape.centre_crop(xs[0], xs[1])
+        return kernels.reshape.crop(xs[0], W.normalize_padding(self.cropping, xs[0].ndim - 2))
 
 
 class Upsample(LayerBase):
@@ -234,7 +233,7 @@ class Upsample(LayerBase):
         scales = [Fraction(s).limit_denominator(1000) if s is not None else Fraction(o, n)
                   for s, n, o in zip(self.scales(len(x) - 1), x[1:], self.sizes(x[1:]))]
         blend = 0 if self.mode == "nearest" else 1
-        return W.ReceptiveField(tuple(r + blend * j for r, j in zip(rf.size, rf.jump)),
+        return ReceptiveField(tuple(r + blend * j for r, j in zip(rf.size, rf.jump)),
                                 tuple(j / s for j, s in zip(rf.jump, scales)),
                                 tuple(s0 + Fraction(blend, 2) * j for s0, j in zip(rf.start, rf.jump)))
 
@@ -249,6 +248,4 @@ class Upsample(LayerBase):
         return f"{how} {self.mode}" + (" align" if self.align_corners else "")
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        from cnncalc.kernels.resample import upsample
-        spatial = x.shape[2:]
-        return upsample(x, self.sizes(spatial), self.scales(len(spatial)), self.mode, bool(self.align_corners))
+        return kernels.resample.upsample(x, self.size, self.scale_factor, self.mode, bool(self.align_corners))

@@ -1,0 +1,32 @@
+"""Joining branches: element-wise sum and product, and concatenation."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from cnncalc.kernels.layout import channels_first, channels_last, is_channels_last
+
+
+def add(xs: Sequence[np.ndarray]) -> np.ndarray:
+    return _fold(np.add, xs)
+
+
+def multiply(xs: Sequence[np.ndarray]) -> np.ndarray:
+    return _fold(np.multiply, xs)
+
+
+def _fold(combine, xs: Sequence[np.ndarray]) -> np.ndarray:
+    out = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
+    for x in xs[2:]:
+        combine(out, x, out=out)
+    return out
+
+
+def concat(xs: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    """Concatenate along PyTorch dim `dim` (negative counts from the end)."""
+    axis = dim % xs[0].ndim
+    if axis == 1 and xs[0].ndim > 2 and all(is_channels_last(channels_last(x)) for x in xs):
+        # keep the channels-last memory the kernels produced: join along the innermost axis
+        return channels_first(np.concatenate([channels_last(x) for x in xs], axis=-1))
+    return np.concatenate(xs, axis=axis)
