@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Iterator
 
-from cnncalc.errors import CnnCalcError, ShapeError
+from cnncalc.errors import CnnCalcError, ShapeError, shown, shown_text
+from cnncalc.limits import MAX_DIM, MAX_INT
 from cnncalc.layers import LayerBase, ParamCount, Shape
 from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.units import shape_text
 from cnncalc.network import NETWORK_INPUT, Network
 
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -93,12 +95,14 @@ class Summary:
 
 
 def check_options(batch: int, dtype: str, optimizer: str = "adam") -> None:
-    if batch < 1:
-        raise CnnCalcError(f"--batch must be at least 1; got {batch}", fix="Use e.g. --batch 8.")
+    if type(batch) is not int or not 1 <= batch <= MAX_INT:
+        raise CnnCalcError(f"--batch must be a whole number from 1 to {MAX_INT:,}; got {shown(batch)}",
+                           fix="Use e.g. --batch 8.")
     if dtype not in DTYPE_BYTES:
-        raise CnnCalcError(f"unknown --dtype '{dtype}'", fix=f"Use one of {', '.join(DTYPE_BYTES)}.")
+        raise CnnCalcError(f"unknown --dtype '{shown_text(str(dtype))}'", fix=f"Use one of {', '.join(DTYPE_BYTES)}.")
     if optimizer not in OPTIMIZER_STATE:
-        raise CnnCalcError(f"unknown --optimizer '{optimizer}'", fix=f"Use one of {', '.join(OPTIMIZER_STATE)}.")
+        raise CnnCalcError(f"unknown --optimizer '{shown_text(str(optimizer))}'",
+                           fix=f"Use one of {', '.join(OPTIMIZER_STATE)}.")
 
 
 def last_uses(network: Network) -> dict[str, int]:
@@ -138,6 +142,10 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer:
         ins = tuple(shapes[name] for name in layer.inputs)
         try:
             out = layer.output_shape(*ins)
+            if max(out, default=1) > MAX_DIM:
+                raise ShapeError(f"its output {shape_text((batch, *out))} has an axis larger than {MAX_DIM:,}, "
+                                 "more than cnncalc follows", fix="Check the sizes and scale factors before it.")
+            layer.check_batch(batch, *ins)
             params = layer.params(*ins)
             macs = layer.macs(*ins)
             extra = layer.extra_flops(*ins)

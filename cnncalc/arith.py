@@ -6,7 +6,11 @@ import operator
 import re
 from typing import Any, Callable, Mapping
 
-MAX_MAGNITUDE = 10**12
+from cnncalc.errors import shown_text
+from cnncalc.limits import MAX_EXPRESSION, MAX_INT
+
+MAX_MAGNITUDE = MAX_INT
+MAX_NESTING = 100  # operators inside operators (a ${...} expression is evaluated recursively)
 
 _BINARY: dict[type, Callable[[int, int], int]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -18,15 +22,29 @@ _PREFIX = "arg_"
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> int:
-    """Evaluate + - * / // % ( ) min() max() over integers and argument names; ValueError if not allowed."""
+    """Evaluate + - * / // % ( ) min() max() over integers and argument names; ValueError if not allowed.
+    Expressions are at most MAX_EXPRESSION characters, which also bounds how deeply they nest."""
+    if len(expression) > MAX_EXPRESSION:
+        raise ValueError(f"the expression '{shown_text(expression)}' is longer than {MAX_EXPRESSION:,} characters")
     # argument names may be Python keywords (`in`, `from`): rename every identifier before parsing
     renamed = _IDENTIFIER.sub(lambda m: m.group(0) if m.group(0) in _FUNCTIONS else _PREFIX + m.group(0),
                               expression.strip())
     try:
         tree = ast.parse(renamed, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"cannot read the expression '{expression}'") from None
+    except (SyntaxError, MemoryError, RecursionError):  # the parser's own limits on nesting
+        raise ValueError(f"cannot read the expression '{shown_text(expression)}'") from None
+    if _depth(tree) > MAX_NESTING:
+        raise ValueError(f"the expression '{shown_text(expression)}' nests deeper than {MAX_NESTING} levels")
     return _eval(tree.body, names, expression)
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _eval(node: ast.AST, names: Mapping[str, Any], text: str) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from enum import Enum
 from typing import Annotated, Any, Callable, Optional
@@ -11,7 +12,8 @@ import typer
 from rich.console import Console, RenderableType
 
 from cnncalc import __version__
-from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors
+from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors, printable, shown_text
+from cnncalc.limits import MAX_INT, MAX_OPTION
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Shapes, parameters and MACs/FLOPs of convolutional networks written as YAML specs, "
@@ -68,16 +70,28 @@ def render(format: Format, command: str, **renderers: Callable[[], Any]) -> None
 
 
 def note(message: str) -> None:
-    Console(stderr=True).print(message, style="dim", highlight=False, markup=False)
+    Console(stderr=True).print(printable(message), style="dim", highlight=False, markup=False)
+
+
+_WHOLE_NUMBER = re.compile(r"\s*([0-9]{1,13})\s*")  # ASCII digits only: int() also reads '²' and '1_0'
+
+
+def parse_ints(text: str, option: str, separators: str = ",") -> list[int] | None:
+    """Comma-separated whole numbers ('3,224,224'; '3x224x224' with separators=',x'), or None if not that."""
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    parts = [_WHOLE_NUMBER.fullmatch(p) for p in text.split(separators[0])] if len(text) <= MAX_OPTION else [None]
+    return None if not parts or None in parts else [int(p.group(1)) for p in parts]  # type: ignore[union-attr]
 
 
 def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:
     from cnncalc.network import is_sample_shape
-    parts = text.replace("x", ",").split(",")
-    shape = tuple(int(p) for p in parts) if all(p.strip().isdigit() for p in parts) else ()
+    values = parse_ints(text, option, ",x")
+    shape = tuple(values) if values else ()
     if not is_sample_shape(shape):
-        raise CnnCalcError(f"{option} '{text}' is not a shape", fix=f"Write one sample's shape, channels first, "
-                           f"e.g. {option} 3,224,224 (no batch axis: use --batch).")
+        raise CnnCalcError(f"{option} '{shown_text(text)}' is not a shape", fix=f"Write one sample's shape, channels "
+                           f"first, 1 to 4 positive integers up to {MAX_INT:,}, e.g. {option} 3,224,224 (no batch "
+                           "axis: use --batch).")
     return shape
 
 
@@ -87,7 +101,7 @@ def load_network(spec: str, input_shape: str | None, overrides: list[str] | None
     if bundled:
         note(f"using the bundled spec '{spec}' ({path})")
     network = apply_overrides(load(path), overrides or [])
-    if input_shape:
+    if input_shape is not None:
         network = network.with_input(parse_shape(input_shape))
     return network
 
@@ -159,6 +173,14 @@ def summarize(
     fail_if_strict(strict, warnings)
 
 
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise CnnCalcError(f"--seed must be an integer from 0 to 2^64 - 1; got {seed}", fix="Use e.g. --seed 0.")
+
+
 def fail_if_strict(strict: bool, warnings: list) -> None:
     if strict and warnings:
         note(f"--strict: {len(warnings)} warning(s)")
@@ -167,9 +189,8 @@ def fail_if_strict(strict: bool, warnings: list) -> None:
 
 def emit(text: str, output: str | None, inputs: list[str]) -> None:
     if output:
-        from cnncalc.fileio import write_text_atomic
-        write_text_atomic(output, text, inputs=inputs)
-        note(f"wrote {output}")
+        from cnncalc.fileio import write_text_output
+        note(f"wrote {write_text_output(output, text, inputs=inputs)}")
     else:
         sys.stdout.write(text)
 
@@ -201,33 +222,41 @@ def verify(
     """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
 
     Exit code 0 when all match, 1 on any mismatch, 2 on bad input."""
-    from cnncalc import engine
+    from cnncalc import engine, verification
     from cnncalc.analyze import analyze
-    from cnncalc import verification
+    from cnncalc.fileio import check_distinct
     from cnncalc.verify_report import verification_json, verification_renderable
     require_format(format, "verify", "table", "json")
     engine.check_dtype(dtype)
+    check_seed(seed)
+    check_distinct({"--save-weights": save_weights, "--save-output": save_output})
+    limit, source = (engine.parse_bytes(max_memory), "--max-memory") if max_memory else engine.default_memory_limit()
     is_array = input_arg is not None and (input_arg.endswith(".npy") or os.path.isfile(input_arg))
     network = load_network(spec, None if is_array or input_arg is None else input_arg, overrides)
-    x = engine.load_input(input_arg, network, dtype) if is_array else None
-    summary = analyze(network, batch=x.shape[0] if x is not None else batch, dtype=dtype)
-    used = engine.load_weights(weights, summary, dtype) if weights else \
+    input_header = engine.input_header(input_arg, network) if is_array else None
+    summary = analyze(network, batch=input_header.shape[0] if input_header else batch, dtype=dtype)
+    memory = engine.estimate_memory(network, summary, dtype, weights_given=weights is not None,
+                                    input_given=is_array)
+    engine.check_memory(memory, limit, source)  # before any weight or input is made or read
+    used = engine.load_weights(weights, summary, dtype, max_bytes=limit) if weights else \
         engine.init_weights(network, seed=seed, dtype=dtype, summary=summary)
-    limit = engine.parse_bytes(max_memory) if max_memory else engine.default_memory_limit()
+    x = engine.load_input(input_arg, network, dtype, max_bytes=limit) if is_array else None
     protected = [summary.file, weights, input_arg if is_array else None]
     from rich.progress import Progress
     progress_console = Console(stderr=True)
     with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:
         task = bar.add_task("running", total=len(network.layers))
-        result = verification.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype, max_memory=limit,
-                               summary=summary, on_layer=lambda layer: bar.update(task, advance=1,
-                                                                                  description=layer.name))
+        result = verification.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype,
+                                     max_memory=limit, summary=summary,
+                                     on_layer=lambda layer: bar.update(task, advance=1, description=layer.name))
     if save_weights:
         engine.save_weights(save_weights, used, protected)
         note(f"wrote the weights to {save_weights}")
-    if save_output:
+    if save_output and result.outputs:
         engine.save_outputs(save_output, result.outputs, protected)
         note(f"wrote the output to {save_output}")
+    elif save_output:
+        note(f"did not write {save_output}: the run stopped before the output layer")
     from cnncalc.lint import lint
     warnings = lint(network, summary)
     render(format, "verify", table=lambda: verification_renderable(result, warnings),
@@ -308,11 +337,9 @@ def sweep(
     """Params, MACs, activation and peak memory per input size or batch size, with bars."""
     from cnncalc.sweep import sweep as sweep_points
     from cnncalc.sweep import sweep_json, sweep_markdown, sweep_renderable
-    try:
-        batch_sizes = [int(b) for b in batches.split(",") if b.strip()]
-    except ValueError:
-        raise CnnCalcError(f"--batch '{batches}' is not a list of numbers", fix="Write e.g. --batch 1,8,32.") \
-            from None
+    batch_sizes = parse_ints(batches, "--batch")
+    if not batch_sizes:
+        raise CnnCalcError(f"--batch '{shown_text(batches)}' is not a list of numbers", fix="Write e.g. --batch 1,8,32.")
     network = load_network(spec, None, overrides)
     points = sweep_points(network, [parse_shape(s) for s in inputs or []], batch_sizes, dtype, optimizer)
     render(format, "sweep", table=lambda: sweep_renderable(points), json=lambda: sweep_json(points),
@@ -338,6 +365,8 @@ def solve(
     from cnncalc import solve as solver
     args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
                 dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
+    if not 1 <= limit <= MAX_INT:
+        raise CnnCalcError(f"--limit must be at least 1; got {limit}", fix="Use e.g. --limit 10.")
     if layers == 1:
         every = solver.solve_layer(size_in, size_out, kind, **args)
         found = every[:limit]

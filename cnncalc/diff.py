@@ -29,7 +29,8 @@ from rich.text import Text
 from cnncalc.analyze import Row, Summary
 from cnncalc.layers import Shape
 from cnncalc.layers.receptive_field import ReceptiveField
-from cnncalc.report import human, human_bytes, markdown_table, number, rf_dict, rf_text, shape_text
+from cnncalc.report import markdown_table, rf_dict, rf_text
+from cnncalc.units import human, human_bytes, number, shape_text
 from cnncalc.network import NETWORK_INPUT
 
 SCHEMA_VERSION = 1

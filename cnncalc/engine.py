@@ -5,7 +5,9 @@ connections stay alive exactly as long as needed. Kernels never consult the shap
 """
 from __future__ import annotations
 
+import math
 import re
+import resource
 import time
 from dataclasses import dataclass
 from math import prod, sqrt
@@ -14,18 +16,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from cnncalc import arrayfiles
 from cnncalc.analyze import Summary, analyze, last_uses, live_bytes
-from cnncalc.errors import CnnCalcError, WeightsError
-from cnncalc.fileio import write_atomic
-from cnncalc.kernels.conv import CHUNK_BYTES
+from cnncalc.errors import CnnCalcError, WeightsError, shown_text
+from cnncalc.fileio import write_output
 from cnncalc.layers import LayerBase, Weight
-from cnncalc.layers.conv import Conv, ConvTranspose
-from cnncalc.layers.linear import Linear
-from cnncalc.report import human_bytes
+from cnncalc.units import human_bytes
 from cnncalc.network import NETWORK_INPUT, Network
 
 ENGINE_DTYPES = ("float32", "float64")
-IGNORED_KEYS = ("num_batches_tracked",)
 
 Weights = dict[str, np.ndarray]
 
@@ -49,110 +48,69 @@ def expected_weights(summary: Summary) -> dict[str, Weight]:
     return out
 
 
-def _fan_in(shape: tuple[int, ...]) -> int:
-    """PyTorch's fan-in: dim 1 times the kernel (for transposed conv that is C_out/groups, as PyTorch)."""
-    return shape[1] * prod(shape[2:])
-
-
 def init_weights(network: Network, seed: int = 0, dtype: str = "float32",
                  summary: Summary | None = None) -> Weights:
-    """PyTorch's default initialisation, drawn from a seeded NumPy generator.
-
-    conv/linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5));
-    norm weight = 1, bias = 0; running_mean = 0, running_var = 1.
-    """
+    """PyTorch's default initialisation, each tensor as its layer declares it (`Weight.init`), drawn from a
+    seeded NumPy generator: conv/linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norm weight = 1,
+    bias = 0; running_mean = 0, running_var = 1. Uniform draws are float32 whatever the dtype, so float32 and
+    float64 runs of one seed start from the same weights."""
     np_dtype = check_dtype(dtype)
     summary = summary or analyze(network)
     rng = np.random.default_rng(seed)
     weights: Weights = {}
-    for row in summary.rows:
-        layer = row.layer
-        per_sample = tuple(s[1:] for s in row.input_shapes)
-        shapes = layer.weight_shapes(*per_sample)
-        fan_in = _fan_in(shapes["weight"].shape) if isinstance(layer, (Conv, ConvTranspose, Linear)) else 0
-        for key, weight in shapes.items():
-            name = f"{row.name}.{key}"
-            if isinstance(layer, (Conv, ConvTranspose, Linear)):
-                bound = 1 / sqrt(fan_in) if fan_in else 0
-                weights[name] = (rng.random(weight.shape, dtype=np.float32) * (2 * bound) - bound).astype(np_dtype)
-            elif key in ("weight", "running_var"):
-                weights[name] = np.ones(weight.shape, dtype=np_dtype)
-            else:
-                weights[name] = np.zeros(weight.shape, dtype=np_dtype)
+    for name, weight in expected_weights(summary).items():
+        if weight.init == "uniform":
+            bound = 1 / sqrt(weight.fan_in) if weight.fan_in else 0.0
+            values = rng.random(weight.shape, dtype=np.float32)
+            values *= np.float32(2 * bound)
+            values -= np.float32(bound)
+            weights[name] = values.astype(np_dtype, copy=False)
+        else:
+            weights[name] = (np.ones if weight.init == "ones" else np.zeros)(weight.shape, dtype=np_dtype)
     return weights
 
 
-def load_weights(path: str | Path, summary: Summary, dtype: str = "float32") -> Weights:
-    """A PyTorch-style state_dict saved with numpy.savez; every problem reported at once, by name."""
-    np_dtype = check_dtype(dtype)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise WeightsError(f"{path} holds a single array, not named weights",
-                                   fix="Save a dict of arrays with numpy.savez(path, **state_dict).")
-            found = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise WeightsError(f"no such weights file '{path}'", fix="Check the path given to --weights.") from None
-    except (OSError, ValueError) as err:
-        raise WeightsError(f"cannot read weights from '{path}': {err}",
-                           fix="Give a .npz written by numpy.savez (or by cnncalc --save-weights).") from None
-    expected = expected_weights(summary)
-    problems = []
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected and k.rsplit(".", 1)[-1] not in IGNORED_KEYS]
-    if missing:
-        problems.append("missing: " + ", ".join(f"{k} {list(expected[k].shape)}" for k in missing))
-    if unexpected:
-        problems.append("unexpected: " + ", ".join(unexpected))
-    wrong = [f"{k} expected {list(w.shape)} found {list(found[k].shape)}"
-             for k, w in expected.items() if k in found and tuple(found[k].shape) != w.shape]
-    if wrong:
-        problems.append("mis-shaped: " + "; ".join(wrong))
-    if problems:
-        raise WeightsError(f"the weights in '{path}' do not fit the network: " + " | ".join(problems),
-                           fix="Keys are '<layer name>.weight', '.bias', '.running_mean', '.running_var' in "
-                               "PyTorch layouts; `cnncalc verify --save-weights` writes a template.")
-    not_float = [k for k in expected if not np.issubdtype(found[k].dtype, np.floating)]
-    if not_float:
-        raise WeightsError(f"weights {', '.join(not_float)} in '{path}' are not floating point",
-                           fix="Save float32 arrays.")
-    return {k: np.ascontiguousarray(found[k], dtype=np_dtype) for k in expected}
+def load_weights(path: str | Path, summary: Summary, dtype: str = "float32", *,
+                 max_bytes: int = 2**62) -> Weights:
+    """A PyTorch-style state_dict saved with numpy.savez, checked name by name and shape by shape against the
+    network from the file's array headers before any data is read; every problem is reported at once."""
+    expected = {name: weight.shape for name, weight in expected_weights(summary).items()}
+    return arrayfiles.load_npz(path, expected, check_dtype(dtype), max_bytes=max_bytes, option="--weights")
 
 
 def save_weights(path: str | Path, weights: Weights, protected: Iterable[str | Path | None] = ()) -> Path:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **weights)
-    return write_atomic(path, write, inputs=protected, option="--save-weights")
+    write_output(path, lambda handle: np.savez(handle, **weights), inputs=protected, option="--save-weights")
+    return Path(path)
 
 
 def save_outputs(path: str | Path, outputs: dict[str, np.ndarray],
                  protected: Iterable[str | Path | None] = ()) -> Path:
     """One output as .npy; several as .npz keyed by layer name."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            if len(outputs) == 1:
-                np.save(handle, next(iter(outputs.values())))
-            else:
-                np.savez(handle, **outputs)
-    return write_atomic(path, write, inputs=protected, option="--save-output")
+    def write(handle) -> None:
+        if len(outputs) == 1:
+            np.save(handle, next(iter(outputs.values())))
+        else:
+            np.savez(handle, **outputs)
+    write_output(path, write, inputs=protected, option="--save-output")
+    return Path(path)
 
 
-def load_input(path: str | Path, network: Network, dtype: str = "float32") -> np.ndarray:
-    """An input batch from .npy: batch axis first, the rest equal to the spec's input."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise WeightsError(f"no such input file '{path}'", fix="Check the path given to --input.") from None
-    except (OSError, ValueError) as err:
-        raise WeightsError(f"cannot read input '{path}': {err}", fix="Give a .npy written by numpy.save.") from None
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise WeightsError(f"input '{path}' is not a numeric array", fix="Save one array with numpy.save.")
-    if x.ndim != len(network.input_shape) + 1 or tuple(x.shape[1:]) != network.input_shape or x.shape[0] < 1:
+def input_header(path: str | Path, network: Network) -> arrayfiles.ArrayHeader:
+    """The header of an input batch (.npy), checked against the spec's input before anything is read."""
+    header = arrayfiles.read_npy_header(path, option="--input")
+    if len(header.shape) != len(network.input_shape) + 1 or header.shape[1:] != network.input_shape or \
+            header.shape[0] < 1:
         raise WeightsError(
-            f"input '{path}' has shape {list(x.shape)}, but the spec takes [N, {', '.join(map(str, network.input_shape))}]",
+            f"input '{path}' has shape {list(header.shape)}, but the spec takes "
+            f"[N, {', '.join(map(str, network.input_shape))}]",
             fix="Put the batch axis first and match the spec's input (or change the spec's `input`).")
-    return np.ascontiguousarray(x, dtype=check_dtype(dtype))
+    return header
+
+
+def load_input(path: str | Path, network: Network, dtype: str = "float32", *, max_bytes: int = 2**62) -> np.ndarray:
+    """An input batch from .npy: batch axis first, the rest equal to the spec's input; real numbers only."""
+    input_header(path, network)
+    return arrayfiles.load_npy(path, check_dtype(dtype), max_bytes=max_bytes, option="--input")
 
 
 def random_input(network: Network, batch: int, seed: int, dtype: str = "float32") -> np.ndarray:
@@ -167,76 +125,186 @@ class MemoryEstimate:
     weights: int
     peak_activations: int  # the most activation bytes alive at once (a layer's inputs, its output, skips)
     peak_layer: str
-    workspace: int         # the largest temporary buffer one kernel makes
+    workspace: int         # the most one layer's kernel (and the statistics of its output) allocate at once
+    loading: int           # while weights (or the input) are drawn or read: one tensor's temporary copy
     total: int             # weights + the most (live activations + that layer's workspace) at any layer
 
 
-def _workspace(row: Any, itemsize: int) -> int:
-    """Temporary bytes of a conv or pooling kernel: a padded copy of its input plus one chunk of windows
-    (the kernels chunk their im2col/window buffers to at most CHUNK_BYTES)."""
-    layer = row.layer
-    if not (isinstance(layer, (Conv, ConvTranspose)) or layer.category == "pool"):
-        return 0
-    x = row.input_shapes[0]
-    if isinstance(layer, ConvTranspose):  # the un-cropped accumulator and the columns of one chunk
-        return 2 * prod(row.output_shape) * itemsize + CHUNK_BYTES
-    if not hasattr(layer, "window"):  # adaptive and global pooling: the input, and one output-sized buffer
-        return prod(x) * itemsize + min(prod(row.output_shape) * itemsize, CHUNK_BYTES)
-    window = layer.window(x[2:])
-    padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], window.pads))
-    groups = getattr(layer, "groups", 1)  # pools have none
-    columns = prod(row.output_shape[2:]) * x[0] * (x[1] // groups) * prod(window.kernel) * itemsize
-    return padded * itemsize + min(columns, CHUNK_BYTES)
-
-
-def estimate_memory(network: Network, summary: Summary, dtype: str = "float32") -> MemoryEstimate:
-    """Peak memory of `execute`: weights, the activations alive together, and the largest kernel buffer."""
+def estimate_memory(network: Network, summary: Summary, dtype: str = "float32", *, weights_given: bool = False,
+                    input_given: bool = False) -> MemoryEstimate:
+    """Peak memory of verify's run: weights, then the activations alive together plus the largest kernel
+    buffer and the per-layer statistics at any layer; and, before the first layer runs, the weights plus one
+    tensor's temporary while they are drawn or read."""
     itemsize = check_dtype(dtype).itemsize
     outputs = [prod(row.output_shape) * itemsize for row in summary.rows]
     peak, peak_layer, workspace, worst = 0, NETWORK_INPUT, 0, 0
     for index, live in live_bytes(network, prod(summary.input_shape) * itemsize, outputs):
         row = summary.rows[index]
-        temp = _workspace(row, itemsize)
+        temp = row.layer.workspace_bytes(itemsize, row.output_shape, *row.input_shapes) + STATISTICS_BYTES
         workspace = max(workspace, temp)
         worst = max(worst, live + temp)
         if live > peak:
             peak, peak_layer = live, row.name
     weights = summary.totals.params * itemsize
-    return MemoryEstimate(weights, peak, peak_layer, workspace, weights + worst)
+    largest = max((prod(w.shape) for w in expected_weights(summary).values()), default=0)
+    # a file's array is read in its own dtype (8 bytes covers any) before conversion; drawn ones are float32
+    loading = max((8 if weights_given else 4) * largest, (8 if input_given else 4) * prod(summary.input_shape))
+    total = weights + max(worst, loading)
+    return MemoryEstimate(weights, peak, peak_layer, workspace, loading, total)
 
 
-def available_memory() -> int:
+def available_memory() -> tuple[int, str]:
+    """What this process may still allocate, and which limit says so: the smallest of the kernel's
+    MemAvailable, the address-space limit (RLIMIT_AS) less what is mapped, and the cgroup's memory limit
+    less its usage."""
+    limits = []
+    meminfo = _read("/proc/meminfo")
+    found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.M)
+    if found:
+        limits.append((int(found.group(1)) * 1024, "available RAM"))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        mapped = re.search(r"^VmSize:\s+(\d+) kB", _read("/proc/self/status"), re.M)
+        limits.append((max(0, soft - (int(mapped.group(1)) * 1024 if mapped else 0)), "the address-space limit "
+                       "(ulimit -v)"))
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        limits.append((cgroup, "the cgroup's memory limit"))
+    return min(limits) if limits else (8 * 2**30, "an assumed 8 GiB")
+
+
+def _cgroup_room() -> int | None:
+    """The cgroup (v2, else v1) memory limit of this process less its current usage, if there is a limit."""
+    for relative in _cgroup_paths():
+        for limit_file, usage_file in (("memory.max", "memory.current"),
+                                       ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+            limit = _read(f"/sys/fs/cgroup{relative}/{limit_file}").strip()
+            if limit.isdigit() and int(limit) < 2**60:
+                usage = _read(f"/sys/fs/cgroup{relative}/{usage_file}").strip()
+                return max(0, int(limit) - (int(usage) if usage.isdigit() else 0))
+    return None
+
+
+def _cgroup_paths() -> list[str]:
+    paths = []
+    for line in _read("/proc/self/cgroup").splitlines():  # "0::/user.slice/..." (v2) or "4:memory:/..." (v1)
+        _, controllers, relative = (line.split(":", 2) + ["", ""])[:3]
+        if controllers in ("", "memory") or "memory" in controllers.split(","):
+            paths += [relative, f"/memory{relative}"]
+    return paths + ["", "/memory"]
+
+
+def _read(path: str) -> str:
     try:
-        text = Path("/proc/meminfo").read_text()
-        return int(re.search(r"MemAvailable:\s+(\d+) kB", text).group(1)) * 1024  # type: ignore[union-attr]
-    except (OSError, AttributeError):
-        return 8 * 2**30
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
-def default_memory_limit() -> int:
-    return int(available_memory() * 0.8)
+DEFAULT_MEMORY_SHARE = 0.8  # of what is available: the estimate leaves out the interpreter and NumPy's own
+
+
+def default_memory_limit() -> tuple[int, str]:
+    room, source = available_memory()
+    return int(room * DEFAULT_MEMORY_SHARE), f"{DEFAULT_MEMORY_SHARE:.0%} of {source}"
+
+
+MAX_MEMORY_LIMIT = 2**60
 
 
 def parse_bytes(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)\s*", text, re.I)
+    """'4GiB', '512MiB', '2G', '1.5 GB', '1000000': binary prefixes either way, as memory sizes usually are."""
+    match = re.fullmatch(r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([KMGT]?)(i?B?)\s*", text, re.I)
     if not match:
-        raise CnnCalcError(f"--max-memory '{text}' is not a size", fix="Write e.g. 4GiB, 512MiB or 2G.")
+        raise CnnCalcError(f"--max-memory '{shown_text(text)}' is not a size", fix="Write e.g. 4GiB, 512MiB or 2G.")
     number, prefix = float(match.group(1)), match.group(2).upper()
-    return int(number * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[prefix])
+    value = number * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[prefix]
+    if value > MAX_MEMORY_LIMIT:
+        raise CnnCalcError(f"--max-memory '{shown_text(text)}' is more than any machine has", fix="Write e.g. 64GiB.")
+    return int(value)
 
 
-def check_memory(estimate: MemoryEstimate, limit: int) -> None:
+def check_memory(estimate: MemoryEstimate, limit: int, source: str = "--max-memory") -> None:
     if estimate.total > limit:
         raise CnnCalcError(
             f"this forward pass needs about {human_bytes(estimate.total)} (weights {human_bytes(estimate.weights)}, "
             f"activations {human_bytes(estimate.peak_activations)} at its peak in '{estimate.peak_layer}', "
-            f"workspace {human_bytes(estimate.workspace)}), more than the limit of {human_bytes(limit)}",
+            f"workspace {human_bytes(estimate.workspace)}), more than the limit of {human_bytes(limit)} "
+            f"({source})",
             fix="Lower --batch or the input size (--input), or raise --max-memory if the machine has the RAM.")
+
+
+# ---- observing outputs -----------------------------------------------------------------------------------
+
+STATISTICS_BLOCK = 1 << 18  # elements per block of the per-layer statistics (float64 temporaries stay at 2 MiB)
+STATISTICS_BYTES = 8 * STATISTICS_BLOCK + STATISTICS_BLOCK  # one float64 block and its finite mask
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Over the finite values of one output; NaN where there are none."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    nan: int
+    inf: int
+
+
+def statistics(y: np.ndarray) -> Statistics:
+    """mean, std, min and max over the finite values, and the NaN and Inf counts, in one pass over blocks in
+    memory order (a float64 copy of one block at a time: the memory it needs does not grow with the output)."""
+    count, mean, m2 = 0, 0.0, 0.0
+    low, high = math.inf, -math.inf
+    nan = inf = 0
+    for chunk in _blocks(y):
+        values = chunk.astype(np.float64)
+        finite = np.isfinite(values)
+        n = int(np.count_nonzero(finite))
+        if n < values.size:
+            nans = int(np.count_nonzero(np.isnan(values)))
+            nan, inf = nan + nans, inf + values.size - n - nans
+            values = values[finite]
+        if n == 0:
+            continue
+        block_mean = float(values.mean())
+        block_m2 = float(np.square(values - block_mean).sum())
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+        total = count + n  # Chan et al.'s update of the mean and the sum of squared deviations
+        delta = block_mean - mean
+        mean += delta * n / total
+        m2 += block_m2 + delta * delta * count * n / total
+        count = total
+    if count == 0:
+        return Statistics(math.nan, math.nan, math.nan, math.nan, nan, inf)
+    return Statistics(mean, math.sqrt(m2 / count), low, high, nan, inf)
+
+
+def _blocks(y: np.ndarray):
+    """1-D pieces of at most STATISTICS_BLOCK elements covering `y`, without copying it (views of its memory
+    when it is contiguous in some order, NumPy's buffered iteration otherwise)."""
+    if y.size == 0:
+        return
+    iterator = np.nditer(y, flags=["external_loop", "buffered", "zerosize_ok"], buffersize=STATISTICS_BLOCK,
+                         order="K")
+    for chunk in iterator:
+        for start in range(0, chunk.size, STATISTICS_BLOCK):
+            yield chunk[start:start + STATISTICS_BLOCK]
 
 
 # ---- running -----------------------------------------------------------------------------------------------
 
 Observer = Callable[[LayerBase, np.ndarray, float], None]
+
+
+class KernelFailure(Exception):
+    """A kernel refused its inputs (raised ValueError): the calculation let through something the witness
+    cannot run. verify reports it as a failed check."""
+
+    def __init__(self, layer: LayerBase, reason: str):
+        super().__init__(f"{layer.name}: {reason}")
+        self.layer, self.reason = layer, reason
 
 
 def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer | None = None) -> dict[str, np.ndarray]:
@@ -250,7 +318,10 @@ def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer
     for index, layer in enumerate(network.layers):
         own = by_layer.get(layer.name, {})
         start = time.perf_counter()
-        y = layer.forward(own, *(live[name] for name in layer.inputs))
+        try:
+            y = layer.forward(own, *(live[name] for name in layer.inputs))
+        except ValueError as err:
+            raise KernelFailure(layer, str(err)) from None
         seconds = time.perf_counter() - start
         live[layer.name] = y
         if observe is not None:

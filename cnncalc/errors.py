@@ -5,9 +5,50 @@ The CLI catches only `CnnCalcError`; anything else is a bug and keeps its traceb
 from __future__ import annotations
 
 import difflib
+import re
+import reprlib
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Iterable
+from typing import Any, Iterable
+
+MAX_MESSAGE = 4_000  # characters of one error; values are shortened long before (`shown`)
+# C0/C1 control characters (the terminal's escape sequences start with one), and the invisible format
+# characters that reorder or hide text (bidi overrides, zero-width spaces)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+class _Short(reprlib.Repr):
+    """reprlib's bounded repr, also for dict and list subclasses (the spec's marked mappings and lists),
+    which reprlib would otherwise write out in full before cutting."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, dict) and type(x) is not dict:
+            return self.repr_dict(x, level)
+        if isinstance(x, list) and type(x) is not list:
+            return self.repr_list(x, level)
+        return super().repr1(x, level)
+
+
+_SHORT = _Short()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong, _SHORT.maxlevel = 60, 60, 30, 3
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+
+
+def printable(text: str) -> str:
+    """`text` with control and invisible format characters written as escapes (\\x1b, \\u202e), so a spec or
+    a file name can never drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def shown(value: Any) -> str:
+    """A user's value as Python would write it, shortened (long strings, numbers and lists get '...'), so no
+    message grows with what was written in a spec."""
+    return printable(_SHORT.repr(value))
+
+
+def shown_text(text: str, most: int = 80) -> str:
+    """A user's text as it is (no quotes added), shortened to `most` characters and made printable."""
+    return printable(text if len(text) <= most else text[:most - 3] + "...")
 
 
 class ExitCode(IntEnum):
@@ -30,7 +71,7 @@ class Where:
     def prefix(self) -> str:
         parts = []
         if self.file is not None:
-            loc = self.file
+            loc = shown_text(self.file, 200)
             if self.line is not None:
                 loc += f":{self.line}"
                 if self.col is not None:
@@ -40,7 +81,7 @@ class Where:
             parts.append(f"layer '{self.layer}'" + (f" ({self.kind})" if self.kind else ""))
         text = ": ".join(parts)
         if self.via:
-            text += f" [{self.via}]"
+            text += f" [{shown_text(self.via, 200)}]"
         return text + ": " if text else ""
 
 
@@ -66,7 +107,7 @@ class CnnCalcError(Exception):
         text = f"{self.where.prefix()}{field}{self.message}"
         if self.fix:
             text = text.rstrip(".") + ". " + self.fix
-        return text
+        return shown_text(text, MAX_MESSAGE)
 
 
 class SpecError(CnnCalcError):
@@ -101,5 +142,8 @@ def raise_all(errors: list[CnnCalcError]) -> None:
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """'Did you mean 'x'? ' for the closest option, or '' when none is close."""
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    word = str(word)
+    if len(word) > 100:  # no real name is this long, and difflib's work grows with it
+        return ""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"Did you mean '{close[0]}'? " if close else ""

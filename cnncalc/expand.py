@@ -13,14 +13,14 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from cnncalc.arith import evaluate
-from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all
+from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
+from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_LAYERS
 from cnncalc.yamlmarks import Mark, MarkedDict, MarkedList
 
-MAX_LAYERS = 100_000
-MAX_BLOCK_DEPTH = 16
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# dot-separated parts of letters, digits, '_' and '-': a PyTorch module path ('layer1.0.conv1')
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "outputs")
 USE_KEYS = ("block", "name", "repeat", "inputs")  # the rest of a block use are its arguments
 
@@ -67,7 +67,7 @@ class Expander:
                              "Start from a bundled spec: `cnncalc zoo` lists them.")
         for key in data:
             if key not in TOP_LEVEL_KEYS:
-                self.errors.append(self.error(f"unknown top-level key '{key}'", data.key_mark(key),
+                self.errors.append(self.error(f"unknown top-level key '{shown_text(str(key))}'", data.key_mark(key),
                                               did_you_mean(key, TOP_LEVEL_KEYS) +
                                               f"A spec has: {', '.join(TOP_LEVEL_KEYS)}."))
         input_shape = self.input_shape(data)
@@ -91,7 +91,7 @@ class Expander:
         shape = data.get("input")
         if not is_sample_shape(shape):
             self.errors.append(self.error(
-                f"`input` must be one sample's shape, channels first: 1 to 4 positive integers; got {shape!r}",
+                f"`input` must be one sample's shape, channels first: 1 to 4 positive integers; got {shown(shape)}",
                 data.mark_of("input") if "input" in data else data.mark,
                 "Write e.g. `input: [3, 224, 224]` (no batch axis: use --batch)."))
             return (1,)
@@ -119,15 +119,15 @@ class Expander:
         for name, block in blocks.items():
             where = blocks.mark_of(name)
             if not isinstance(block, MarkedDict) or not isinstance(block.get("layers"), MarkedList):
-                self.errors.append(self.error(f"block '{name}' needs a `layers` list", where,
+                self.errors.append(self.error(f"block '{shown_text(str(name))}' needs a `layers` list", where,
                                               "Write `name: {args: {...}, layers: [...]}`."))
                 continue
             extra = set(block) - {"args", "layers"}
             if extra:
-                self.errors.append(self.error(f"block '{name}' has unknown key(s) {sorted(extra)}", where,
+                self.errors.append(self.error(f"block '{shown_text(str(name))}' has unknown key(s) {sorted(extra)}", where,
                                               "A block has only `args` and `layers`."))
             if not isinstance(block.get("args", {}), dict):
-                self.errors.append(self.error(f"block '{name}': `args` must map names to defaults "
+                self.errors.append(self.error(f"block '{shown_text(str(name))}': `args` must map names to defaults "
                                               "(null for a required argument)", block.mark_of("args")))
                 continue
             good[name] = block
@@ -140,10 +140,10 @@ class Expander:
             return 1
         repeat = entry.get("repeat", 1)
         repeat = repeat if type(repeat) is int and repeat > 0 else 1
-        block = entry.get("block")
-        if block is None:
+        if "block" not in entry:
             return repeat * (2 if entry.get("activation") not in (None, "linear") else 1)
-        if block not in self.blocks or block in stack:
+        block = entry["block"]
+        if not isinstance(block, str) or block not in self.blocks or block in stack:
             return repeat
         if block not in self.block_sizes:
             self.block_sizes[block] = sum(self.layer_count(e, stack + (block,)) for e in self.blocks[block]["layers"])
@@ -161,8 +161,12 @@ class Expander:
                 entry = MarkedDict(type=entry)
                 entry.mark, entry.value_marks = mark, {"type": mark}
             if not isinstance(entry, MarkedDict):
-                self.errors.append(self.error(f"a layer must be a mapping or a type name; got {entry!r}", mark,
+                self.errors.append(self.error(f"a layer must be a mapping or a type name; got {shown(entry)}", mark,
                                               "Write e.g. `{type: relu}` or `relu`.", via=scope.via))
+                continue
+            if "name" in entry and not isinstance(entry["name"], str):
+                self.errors.append(self.error(f"`name` must be text; got {shown(entry['name'])}",
+                                              entry.mark_of("name"), "Write e.g. `name: conv1`.", via=scope.via))
                 continue
             if isinstance(entry.get("name"), str):
                 later_names.discard(entry["name"])
@@ -180,7 +184,7 @@ class Expander:
                 continue
             repeat = entry.get("repeat", 1)
             if type(repeat) is not int or repeat < 1:
-                self.errors.append(self.error(f"`repeat` must be a positive integer; got {repeat!r}",
+                self.errors.append(self.error(f"`repeat` must be a positive integer; got {shown(repeat)}",
                                               entry.mark_of("repeat"), via=scope.via))
                 continue
             if "block" in entry:
@@ -202,14 +206,14 @@ class Expander:
                 yield f"{name}.{i}"
 
     def check_name(self, local: str, scope: _Scope, mark: Mark, kind: str | None) -> str | None:
-        if not NAME_PATTERN.match(local):
-            self.errors.append(self.error(f"invalid name '{local}'", mark,
+        if not NAME_PATTERN.fullmatch(local):
+            self.errors.append(self.error(f"invalid name '{shown_text(str(local))}'", mark,
                                           "Use letters, digits, '_', '-' and '.' only.", via=scope.via))
             return None
         full = scope.prefix + local
         if full in self.global_names:
             reason = "is reserved for the network input" if full == NETWORK_INPUT else "is used twice"
-            self.errors.append(self.error(f"the name '{full}' {reason}", mark, "Give each layer its own name.",
+            self.errors.append(self.error(f"the name '{shown_text(str(full))}' {reason}", mark, "Give each layer its own name.",
                                           layer=full, kind=kind, via=scope.via))
             return None
         self.global_names.add(full)
@@ -218,13 +222,18 @@ class Expander:
     def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set) -> str | None:
         if name == NETWORK_INPUT:
             return scope.input
-        if isinstance(name, str) and name in scope.names:
+        if not isinstance(name, str):
+            self.errors.append(self.error(f"`inputs` lists layer names; got {shown(name)}", mark,
+                                          "Write e.g. `inputs: [conv1, input]`.", layer=layer, via=scope.via,
+                                          field_name="inputs"))
+            return None
+        if name in scope.names:
             return scope.names[name]
         if name in later:
-            why = f"'{name}' is defined later; `inputs` may only name earlier layers (so no cycles can form)"
+            why = f"'{shown_text(str(name))}' is defined later; `inputs` may only name earlier layers (so no cycles can form)"
             fix = "Move this layer after it."
         else:
-            why = f"unknown input '{name}'"
+            why = f"unknown input '{shown_text(str(name))}'"
             fix = did_you_mean(name, [*scope.names, NETWORK_INPUT]) + \
                 "`inputs` names earlier layers" + (" of this block" if scope.args is not None else "") + \
                 f", or `{NETWORK_INPUT}`" + (" (the block's input)." if scope.args is not None else ".")
@@ -238,7 +247,7 @@ class Expander:
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, list) or not names:
-            self.errors.append(self.error(f"`inputs` must be a list of layer names; got {names!r}",
+            self.errors.append(self.error(f"`inputs` must be a list of layer names; got {shown(names)}",
                                           entry.mark_of("inputs"), layer=layer, via=scope.via))
             return None
         marks = entry["inputs"] if isinstance(entry["inputs"], MarkedList) else None
@@ -250,7 +259,7 @@ class Expander:
         spelled = entry.get("type")
         if not isinstance(spelled, str):
             self.errors.append(self.error("a layer needs a `type`" if spelled is None else
-                                          f"`type` must be a layer type name; got {spelled!r}",
+                                          f"`type` must be a layer type name; got {shown(spelled)}",
                                           entry.mark_of("type"), "`cnncalc layers` lists the types.",
                                           layer=entry.get("name"), via=scope.via))
             return
@@ -259,7 +268,7 @@ class Expander:
             rankless = canonical_type(spelled + "2d")  # 'maxpool' most likely means the 2-D kind
             hint = f"Did you mean '{rankless}'? " if rankless else \
                 did_you_mean(spelled.lower(), list(KINDS) + list(TYPE_SPELLINGS))
-            self.errors.append(self.error(f"unknown layer type '{spelled}'", entry.mark_of("type"), hint +
+            self.errors.append(self.error(f"unknown layer type '{shown_text(str(spelled))}'", entry.mark_of("type"), hint +
                                           "`cnncalc layers` lists every type.",
                                           layer=entry.get("name"), via=scope.via))
             return
@@ -269,8 +278,8 @@ class Expander:
         for alias, canonical in FIELD_ALIASES.items():
             if alias in fields and canonical in cls.model_fields and alias not in cls.model_fields:
                 if canonical in fields:
-                    self.errors.append(self.error(f"both '{alias}' and '{canonical}' are given", entry.mark_of(alias),
-                                                  f"'{alias}' is another name for '{canonical}': keep one.",
+                    self.errors.append(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given", entry.mark_of(alias),
+                                                  f"'{shown_text(str(alias))}' is another name for '{canonical}': keep one.",
                                                   layer=entry.get("name"), kind=kind, via=scope.via))
                     return
                 fields[canonical] = fields.pop(alias)
@@ -282,7 +291,7 @@ class Expander:
                 activation = None
             elif not isinstance(activation, str) or canonical_type(activation) not in KINDS \
                     or KINDS[canonical_type(activation)].category != "activation":
-                self.errors.append(self.error(f"unknown activation {activation!r}", entry.mark_of("activation"),
+                self.errors.append(self.error(f"unknown activation {shown(activation)}", entry.mark_of("activation"),
                                               did_you_mean(str(activation), [k for k, c in KINDS.items()
                                                                             if c.category == "activation"]),
                                               layer=entry.get("name"), kind=kind, via=scope.via))
@@ -296,8 +305,8 @@ class Expander:
             if not self.add_layer(cls, kind, full, inputs, fields, origin):
                 return
             scope.names[local] = full
-            if repeat > 1 and i == repeat - 1:
-                scope.names[str(entry["name"])] = full  # the repeated name means its last instance
+            if repeat > 1 and i == repeat - 1 and "name" in entry:
+                scope.names[entry["name"]] = full  # the repeated name means its last instance
             scope.previous = full
             if activation is not None:
                 act_kind = canonical_type(activation)
@@ -332,8 +341,8 @@ class Expander:
 
     def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
         block_name = entry["block"]
-        if block_name not in self.blocks:
-            self.errors.append(self.error(f"unknown block '{block_name}'", entry.mark_of("block"),
+        if not isinstance(block_name, str) or block_name not in self.blocks:
+            self.errors.append(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
                                           did_you_mean(block_name, self.blocks) +
                                           f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
             return
@@ -347,11 +356,11 @@ class Expander:
         unknown = [k for k in args if k not in declared]
         missing = [k for k, v in declared.items() if v is None and k not in args]
         for k in unknown:
-            self.errors.append(self.error(f"block '{block_name}' has no argument '{k}'", entry.mark_of(k),
+            self.errors.append(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'", entry.mark_of(k),
                                           did_you_mean(k, declared) +
                                           f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
         for k in missing:
-            self.errors.append(self.error(f"block '{block_name}' needs argument '{k}'", entry.mark,
+            self.errors.append(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'", entry.mark,
                                           f"Add `{k}: ...` to this use.", via=scope.via))
         if unknown or missing:
             return
@@ -364,19 +373,19 @@ class Expander:
             return
         use_line = entry.mark[0]
         for i, local in enumerate(self.instance_names(entry, scope, repeat, block_name)):
-            if not NAME_PATTERN.match(local) or scope.prefix + local in self.global_names:
+            if not NAME_PATTERN.fullmatch(local) or scope.prefix + local in self.global_names:
                 self.check_name(local, scope, entry.mark_of("name"), None)
                 return
             inner = _Scope(prefix=f"{scope.prefix}{local}.", input=first_input[0] if i == 0 else scope.previous,
                            previous=first_input[0] if i == 0 else scope.previous, args=values,
-                           via=f"in block '{block_name}' used at line {use_line}", depth=scope.depth + 1)
+                           via=f"in block '{shown_text(str(block_name))}' used at line {use_line}", depth=scope.depth + 1)
             count = len(self.layers)
             self.expand(block["layers"], inner)
             if len(self.layers) == count:
                 return
             scope.names[local] = inner.previous
-            if repeat > 1 and i == repeat - 1:
-                scope.names[str(entry["name"])] = inner.previous
+            if repeat > 1 and i == repeat - 1 and "name" in entry:
+                scope.names[entry["name"]] = inner.previous
             scope.previous = inner.previous
 
 
@@ -398,20 +407,31 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
         mark = origin.field_marks.get(field_name, origin.mark)
         first = next((e for e in errs if not e["type"].endswith("_type")), errs[0])
         if first["type"] == "extra_forbidden":
-            message = f"unknown field '{field_name}'"
+            message = f"unknown field '{shown_text(str(field_name))}'"
             fix = did_you_mean(field_name, allowed + list(FIELD_ALIASES)) + \
                 f"{kind} takes: {', '.join(allowed)}."
         elif first["type"] == "missing":
-            message, fix = f"missing required field '{field_name}'", f"Add `{field_name}:` to the layer."
+            message, fix = f"missing required field '{shown_text(str(field_name))}'", f"Add `{field_name}:` to the layer."
         else:
             text = first["msg"].removeprefix("Value error, ")
             text = text[0].lower() + text[1:]
-            message = f"{text}; got {fields.get(field_name, first['input'])!r}" \
-                if "got" not in text and field_name else text
+            given = fields.get(field_name, first["input"])
+            message = f"{text}; got {shown(given)}" if "got" not in text and field_name else text
             fix = f"See `cnncalc layers {kind}`."
+            if first["type"] == "float_type" and isinstance(given, str) and _reads_as_number(given):
+                fix = f"YAML reads {shown_text(given)} as text, not a number: write it with a dot and a signed " \
+                      f"exponent, e.g. 1.0e+3. " + fix
         out.append(SpecError(message, fix=fix, field=field_name or None,
                              where=Where(file, mark[0], mark[1], name, kind, origin.via)))
     return out
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # ---- block arguments ---------------------------------------------------------------------------------------
@@ -448,7 +468,7 @@ def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0)) -> Any:
         reference = _REFERENCE.match(value)
         if reference:
             if reference.group(1) not in args:
-                raise _SubstitutionError(f"'{value}' is not an argument of this block "
+                raise _SubstitutionError(f"'{shown_text(str(value))}' is not an argument of this block "
                                          f"(arguments: {', '.join(args) or 'none'})", mark)
             return args[reference.group(1)]
         expression = _EXPRESSION.match(value)
@@ -457,7 +477,7 @@ def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0)) -> Any:
                 return evaluate(expression.group(1), args)
             except ValueError as err:
                 raise _SubstitutionError(str(err), mark) from None
-        raise _SubstitutionError(f"cannot read '{value}': write `$name` or `${{expression}}`", mark)
+        raise _SubstitutionError(f"cannot read '{shown_text(str(value))}': write `$name` or `${{expression}}`", mark)
     return value
 
 

@@ -13,7 +13,8 @@ from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, widest
 from cnncalc.lint import Warning_
-from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text, shape_text
+from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text
+from cnncalc.units import shape_text
 from cnncalc.errors import did_you_mean
 from cnncalc.network import Network
 

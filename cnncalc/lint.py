@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from cnncalc.analyze import Summary
 from cnncalc.errors import Where
 from cnncalc.layers.advice import Advice
-from cnncalc.report import human
+from cnncalc.units import human
 from cnncalc.network import Network
 
 DOMINANT_SHARE = 0.5  # a single layer holding more than this share of all parameters is worth a look

@@ -7,16 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cnncalc.errors import SpecError, Where
+from cnncalc.errors import SpecError, Where, shown
 from cnncalc.layers import LayerBase, Shape
+from cnncalc.limits import MAX_DIM
 from cnncalc.yamlmarks import Mark
 
 NETWORK_INPUT = "input"
 
 
 def is_sample_shape(shape: Any) -> bool:
-    """One sample's shape, channels first: [F], [C, L], [C, H, W] or [C, D, H, W], all positive."""
-    return isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4 and all(type(d) is int and d > 0
+    """One sample's shape, channels first: [F], [C, L], [C, H, W] or [C, D, H, W], all positive (and at most
+    MAX_DIM)."""
+    return isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4 and all(type(d) is int and 0 < d <= MAX_DIM
                                                                             for d in shape)
 
 
@@ -47,8 +49,8 @@ class Network:
 
     def with_input(self, shape: Shape) -> "Network":
         if not is_sample_shape(shape):
-            raise SpecError(f"input {list(shape)} is not a shape: one sample's, channels first, 1 to 4 positive "
-                            "integers", fix="Write e.g. 3,224,224 (no batch axis: use --batch).")
+            raise SpecError(f"input {shown(shape)} is not a shape: one sample's, channels first, 1 to 4 positive "
+                            f"integers up to {MAX_DIM:,}", fix="Write e.g. 3,224,224 (no batch axis: use --batch).")
         return replace(self, input_shape=tuple(shape))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from fractions import Fraction
 from typing import Any, Callable
 
 from rich.console import Group
@@ -16,43 +15,9 @@ from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import Shape
 from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.units import human, human_bytes, number, shape_text
 
 SCHEMA_VERSION = 1
-_SI = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
-_BINARY = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
-
-
-def _scaled(value: float) -> str:
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def human(n: int) -> str:
-    """SI prefixes (M = 10^6): 61.1 M, 138 M, 0.71 G, -5.00 M; a unit is used from half of it (k from 1,000)."""
-    sign, n = ("-" if n < 0 else ""), abs(n)
-    for unit, scale in _SI:
-        if n >= max(0.5 * scale, 1000):
-            return f"{sign}{_scaled(n / scale)} {unit}"
-    return f"{sign}{n}"
-
-
-def human_bytes(n: int) -> str:
-    """Binary prefixes, labelled: 232.6 MiB."""
-    sign, n = ("-" if n < 0 else ""), abs(n)
-    for unit, scale in _BINARY:
-        if n >= 0.5 * scale:
-            return f"{sign}{_scaled(n / scale)} {unit}"
-    return f"{sign}{n} B"
-
-
-def shape_text(shape: Shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def number(value: Fraction | int) -> int | float:
-    """Exact integers stay integers; fractions (after upsampling) become floats."""
-    value = Fraction(value)
-    return value.numerator if value.denominator == 1 else float(value)
-
 
 def _axes(values: tuple) -> str:
     texts = [f"{number(v):g}" for v in values]

@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 from dataclasses import dataclass
-from functools import lru_cache
 from math import gcd
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -57,7 +57,8 @@ import numpy as np
 
 from rich.table import Table
 
-from cnncalc.errors import CnnCalcError, ShapeError
+from cnncalc.errors import CnnCalcError, ShapeError, shown, shown_text
+from cnncalc.limits import MAX_INT, MAX_OPTION
 from cnncalc.layers import window as W
 from cnncalc.report import SCHEMA_VERSION, markdown_table
 
@@ -69,6 +70,11 @@ DEFAULT_DILATIONS = tuple(range(1, 5))
 MIN_DEFAULT_MAX_STRIDE = 8
 DEFAULT_LIMIT = 10
 MAX_LAYERS = 100  # chain length (the search recurses once per layer)
+MAX_VALUES = 1024  # values of one of --kernel, --stride, --dilation
+MAX_CHAIN_WORK = 4_000_000  # steps of one chain search (a few seconds at most)
+VECTOR_STEPS = 8  # candidate layers tried as one NumPy pass cost about one Python step per this many
+MAX_COMBINATIONS = 100_000  # (kernel_size, stride, dilation) triples in one search space
+_RANGE = re.compile(r"\s*([0-9]{1,13})\s*(?:\.\.\s*([0-9]{1,13})\s*)?")
 
 
 # ---- solutions -------------------------------------------------------------------------------------------
@@ -183,17 +189,16 @@ def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int
     return W.unread_pixels(size, kernel, stride, (padding, padding), dilation)
 
 
-@lru_cache(maxsize=None)
 def _end_gap(kernel: int, stride: int, dilation: int) -> int | None:
     """The largest position no tap i*stride + j*dilation (i >= 0, 0 <= j < kernel) reaches, -1 if none;
-    None when a whole residue class mod stride is missed (then pixels are lost in the middle too)."""
+    None when a whole residue class mod stride is missed (then pixels are lost in the middle too).
+
+    With gcd(stride, dilation) = 1 and kernel >= stride, taps j = 0 .. stride-1 reach every residue class
+    mod stride, class j*dilation first at j*dilation itself; so the last position missed is Frobenius's
+    stride*dilation - stride - dilation (the largest number not a sum of multiples of the two)."""
     if gcd(stride, dilation) != 1 or kernel < stride:
         return None
-    bound = (stride + kernel) * dilation  # every residue class is reached from j*dilation < stride*dilation on
-    read = bytearray(bound)
-    for tap in range(kernel):
-        read[tap * dilation:bound:stride] = b"\x01" * len(range(tap * dilation, bound, stride))
-    return max((y for y in range(bound) if not read[y]), default=-1)
+    return max(stride * dilation - stride - dilation, -1)
 
 
 # ---- the search space ------------------------------------------------------------------------------------
@@ -222,8 +227,8 @@ def _values_text(values: Sequence[int]) -> str:
 
 
 def _positive(value: Any, what: str, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CnnCalcError(f"{what} must be a positive integer; got {value!r}", fix=fix)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INT:
+        raise CnnCalcError(f"{what} must be a positive integer up to {MAX_INT:,}; got {shown(value)}", fix=fix)
     return value
 
 
@@ -242,10 +247,10 @@ def _values(values: Iterable[int] | None, default: Sequence[int], what: str, opt
 def _space(kind: str, kernels: Iterable[int] | None, strides: Iterable[int] | None,
            dilations: Iterable[int] | None, max_padding: int | None) -> _Space:
     if kind not in KINDS:
-        raise CnnCalcError(f"unknown layer kind {kind!r}", fix=f"Choose one of: {', '.join(KINDS)}.")
+        raise CnnCalcError(f"unknown layer kind {shown(kind)}", fix=f"Choose one of: {', '.join(KINDS)}.")
     kernel_values = _values(kernels, DEFAULT_KERNELS, "kernel_size", "--kernel")
-    stride_values = _values(strides, range(1, max(MIN_DEFAULT_MAX_STRIDE, kernel_values[-1]) + 1), "stride",
-                            "--stride")
+    stride_values = _values(strides, range(1, min(max(MIN_DEFAULT_MAX_STRIDE, kernel_values[-1]), MAX_VALUES) + 1),
+                            "stride", "--stride")
     if kind == "pool":
         dilation_values = _values(dilations, (1,), "dilation", "--dilation")
         if dilation_values != (1,):
@@ -254,9 +259,14 @@ def _space(kind: str, kernels: Iterable[int] | None, strides: Iterable[int] | No
     else:
         dilation_values = _values(dilations, DEFAULT_DILATIONS, "dilation", "--dilation")
     if max_padding is not None and (isinstance(max_padding, bool) or not isinstance(max_padding, int)
-                                    or max_padding < 0):
-        raise CnnCalcError(f"max_padding must be an integer >= 0; got {max_padding!r}",
+                                    or not 0 <= max_padding <= MAX_INT):
+        raise CnnCalcError(f"max_padding must be an integer from 0 to {MAX_INT:,}; got {shown(max_padding)}",
                            fix="Give --max-padding 0 or more, or leave it out.")
+    combinations = len(kernel_values) * len(stride_values) * len(dilation_values)
+    if combinations > MAX_COMBINATIONS:
+        raise CnnCalcError(f"{combinations:,} combinations of kernel_size, stride and dilation are too many to try "
+                           f"(at most {MAX_COMBINATIONS:,})",
+                           fix="Narrow it: fewer --kernel, --stride or --dilation values.")
     return _Space(kind, kernel_values, stride_values, dilation_values, max_padding)
 
 
@@ -266,7 +276,7 @@ def _check_size(value: Any, what: str) -> int:
 
 
 _KEY_BITS = 32  # per sort-key component in a packed key: sums over any sensible chain stay below 2**32
-MAX_CANDIDATES = 2_000_000  # layers in one search space, before the search refuses
+MAX_CANDIDATES = 500_000  # layers in one search space, before the search refuses
 _NO_GAP = -2  # `_end_gap` None: a residue class is never read
 
 
@@ -479,6 +489,7 @@ class _ChainSearch:
     def __init__(self, size_in: int, size_out: int, space: _Space, keep: int):
         self.size_in, self.size_out, self.space, self.keep = size_in, size_out, space, keep
         self.candidates = _Candidates(space)
+        self.work = 0  # candidate layers tried, feasibility steps and chain entries kept, so far
         self._moves: dict[int, dict[int, list[int]]] = {}
         self._feasible: dict[tuple[int, int], bool] = {}
         self._best: dict[tuple[int, int], list[tuple[int, tuple[int, ...]]]] = {}
@@ -486,8 +497,18 @@ class _ChainSearch:
     def moves(self, size: int) -> dict[int, list[int]]:
         """The `keep` simplest moves (candidate indices) per output size."""
         if size not in self._moves:
+            self.spend(len(self.candidates.packed) // VECTOR_STEPS)
             self._moves[size] = self.candidates.moves(size, *self.bounds(size), keep=self.keep)
         return self._moves[size]
+
+    def spend(self, work: int) -> None:
+        """Keep the search's time and memory bounded whatever the sizes (the number of intermediate sizes
+        grows with them)."""
+        self.work += work
+        if self.work > MAX_CHAIN_WORK:
+            raise CnnCalcError(f"the search for chains from {self.size_in} to {self.size_out} is too large to finish "
+                               f"in a few seconds (more than {MAX_CHAIN_WORK:,} steps)",
+                               fix="Use fewer --layers, or narrow the search: --kernel, --stride, --dilation.")
 
     def all_moves(self, size: int) -> list[Solution]:
         found = self.candidates.moves(size, *self.bounds(size))
@@ -506,7 +527,9 @@ class _ChainSearch:
             return size == self.size_out
         key = (size, left)
         if key not in self._feasible:
-            self._feasible[key] = any(self.feasible(out, left - 1) for out in self.moves(size))
+            moves = self.moves(size)
+            self.spend(len(moves))
+            self._feasible[key] = any(self.feasible(out, left - 1) for out in moves)
         return self._feasible[key]
 
     def _k_best(self, size: int, left: int) -> list[tuple[int, tuple[int, ...]]]:
@@ -532,6 +555,7 @@ class _ChainSearch:
             total, row, i, j = heapq.heappop(heap)
             moves, tails = rows[row]
             result.append((total, (moves[i], *tails[j][1])))
+            self.spend(left)
             for ni, nj in ((i + 1, j), (i, j + 1)):
                 if ni < len(moves) and nj < len(tails) and (row, ni, nj) not in seen:
                     seen.add((row, ni, nj))
@@ -660,16 +684,16 @@ def parse_values(texts: Sequence[str] | None, option: str) -> tuple[int, ...] | 
     """CLI helper: repeated and/or comma-separated values, and ranges: ['3,5', '7'] or ['1..4'] -> ints."""
     if not texts:
         return None
-    values: list[int] = []
+    values: set[int] = set()
     for text in texts:
-        for part in str(text).split(","):
-            part = part.strip()
-            low, dots, high = part.partition("..")
-            if dots and low.isdigit() and high.isdigit() and int(low) <= int(high):
-                values.extend(range(int(low), int(high) + 1))
-            elif part.isdigit() and int(part) > 0:
-                values.append(int(part))
-            else:
-                raise CnnCalcError(f"{option} '{text}' is not a list of positive integers",
+        for part in str(text)[:MAX_OPTION].split(","):
+            found = _RANGE.fullmatch(part)
+            low, high = (int(found.group(1)), int(found.group(2) or found.group(1))) if found else (0, 0)
+            if not found or not 1 <= low <= high or high > MAX_INT:
+                raise CnnCalcError(f"{option} '{shown_text(str(text))}' is not a list of positive integers",
                                    fix=f"Write e.g. {option} 3,5,7 or {option} 1..4 (or repeat {option}).")
-    return tuple(values)
+            if high - low >= MAX_VALUES or len(values) + high - low >= MAX_VALUES:
+                raise CnnCalcError(f"{option} '{shown_text(str(text))}' asks for more than {MAX_VALUES:,} values",
+                                   fix=f"Try fewer values at a time, e.g. {option} 1..{MAX_VALUES}.")
+            values.update(range(low, high + 1))
+    return tuple(sorted(values))

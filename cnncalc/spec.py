@@ -9,16 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from cnncalc.errors import SpecError, Where, did_you_mean, raise_all
+from cnncalc.errors import SpecError, Where, did_you_mean, raise_all, shown_text
 from cnncalc.expand import Expander, validation_errors
 from cnncalc.layers import FIELD_ALIASES
 from cnncalc.network import Network, Origin
+from cnncalc.limits import MAX_FILE_BYTES, MAX_OPTION, MAX_SET_NODES
 from cnncalc.yamlmarks import load_marked
-
-MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
 # ---- finding a spec ----------------------------------------------------------------------------------------
@@ -88,6 +86,9 @@ def apply_overrides(network: Network, assignments: list[str]) -> Network:
     changes: dict[str, dict[str, Any]] = {}
     given: dict[str, list[str]] = {}
     for text in assignments:
+        if len(text) > MAX_OPTION:
+            raise SpecError(f"--set '{shown_text(text)}' is longer than {MAX_OPTION:,} characters",
+                            fix="Set one field at a time, with a short value.")
         target, equals, value_text = text.partition("=")
         layer_name, dot, field_name = target.strip().rpartition(".")
         if not equals or not dot or not field_name:
@@ -96,9 +97,9 @@ def apply_overrides(network: Network, assignments: list[str]) -> Network:
             raise SpecError(f"--set '{text}': no layer named '{layer_name}'",
                             fix=did_you_mean(layer_name, layers) + "`cnncalc summarize` lists the names.")
         try:
-            value = yaml.safe_load(value_text) if value_text.strip() else None
-        except yaml.YAMLError:
-            raise SpecError(f"--set '{text}': cannot read the value '{value_text}'",
+            value = load_marked(value_text, "--set", max_nodes=MAX_SET_NODES) if value_text.strip() else None
+        except SpecError as err:
+            raise SpecError(f"--set '{text}': cannot read the value: {err.message}",
                             fix="Write a number, a word, or a [list].") from None
         layer = layers[layer_name]
         cls = type(layer)

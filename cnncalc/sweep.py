@@ -18,7 +18,7 @@ from rich.table import Table
 from cnncalc.analyze import analyze
 from cnncalc.errors import CnnCalcError, ShapeError
 from cnncalc.layers import Shape
-from cnncalc.report import human, human_bytes, shape_text
+from cnncalc.units import human, human_bytes, shape_text
 from cnncalc.network import Network
 
 SCHEMA_VERSION = 1

@@ -1,6 +1,7 @@
 """Run the engine and hold every executed shape against the calculated one. A mismatch is a result."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -8,11 +9,10 @@ from typing import Callable
 import numpy as np
 
 from cnncalc.analyze import Summary, analyze
-from cnncalc.engine import (MemoryEstimate, Weights, check_memory, estimate_memory, execute, init_weights,
-                            random_input)
+from cnncalc.engine import (KernelFailure, MemoryEstimate, Statistics, Weights, check_memory, estimate_memory,
+                            execute, init_weights, random_input, statistics)
 from cnncalc.layers import LayerBase, Shape
 from cnncalc.network import Network
-
 
 @dataclass(frozen=True)
 class LayerCheck:
@@ -20,18 +20,14 @@ class LayerCheck:
     name: str
     kind: str
     calculated: Shape
-    executed: Shape
+    executed: Shape | None  # None when the kernel refused to run (see `failure`)
     seconds: float
-    mean: float
-    std: float
-    min: float
-    max: float
-    nan: int
-    inf: int
+    stats: Statistics
+    failure: str | None = None
 
     @property
     def match(self) -> bool:
-        return self.calculated == self.executed
+        return self.failure is None and self.calculated == self.executed
 
 
 @dataclass(frozen=True)
@@ -54,26 +50,16 @@ class Verification:
         return not self.mismatches and len(self.checks) > 0
 
 
-def statistics(y: np.ndarray) -> tuple[float, float, float, float, int, int]:
-    """mean, std, min, max over the finite values, and the NaN and Inf counts."""
-    nan = int(np.isnan(y).sum())
-    inf = int(np.isinf(y).sum())
-    finite = y if not (nan or inf) else y[np.isfinite(y)]
-    if finite.size == 0:
-        return float("nan"), float("nan"), float("nan"), float("nan"), nan, inf
-    return (float(finite.mean(dtype=np.float64)), float(finite.std(dtype=np.float64)), float(finite.min()),
-            float(finite.max()), nan, inf)
-
-
 def verify(network: Network, *, batch: int = 1, seed: int = 0, x: np.ndarray | None = None,
            weights: Weights | None = None, dtype: str = "float32", max_memory: int | None = None,
            summary: Summary | None = None,
            on_layer: Callable[[LayerBase], None] | None = None) -> Verification:
-    """Execute the network and compare each layer's output shape with the calculation."""
+    """Execute the network and compare each layer's output shape with the calculation. The memory limit is
+    checked before any weight, input or activation is made."""
     if x is not None:
         batch = x.shape[0]
     summary = summary or analyze(network, batch=batch, dtype=dtype)
-    memory = estimate_memory(network, summary, dtype)
+    memory = estimate_memory(network, summary, dtype, weights_given=weights is not None, input_given=x is not None)
     if max_memory is not None:
         check_memory(memory, max_memory)
     if weights is None:
@@ -85,7 +71,7 @@ def verify(network: Network, *, batch: int = 1, seed: int = 0, x: np.ndarray | N
 
     def observe(layer: LayerBase, y: np.ndarray, seconds: float) -> None:
         check = LayerCheck(len(checks), layer.name, layer.kind, calculated[layer.name], tuple(y.shape), seconds,
-                           *statistics(y))
+                           statistics(y))
         checks.append(check)
         if on_layer is not None:
             on_layer(layer)
@@ -96,6 +82,11 @@ def verify(network: Network, *, batch: int = 1, seed: int = 0, x: np.ndarray | N
     try:
         outputs = execute(network, weights, x, observe)
     except _Mismatch:
+        outputs = {}
+    except KernelFailure as failure:
+        nothing = Statistics(math.nan, math.nan, math.nan, math.nan, 0, 0)
+        checks.append(LayerCheck(len(checks), failure.layer.name, failure.layer.kind,
+                                 calculated[failure.layer.name], None, 0.0, nothing, failure.reason))
         outputs = {}
     return Verification(network.name, tuple(x.shape), dtype, tuple(checks), time.perf_counter() - start, memory,
                         outputs, not_run=len(network.layers) - len(checks))

@@ -8,7 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from cnncalc.report import SCHEMA_VERSION, human_bytes, shape_text, warning_dicts, warnings_text
+from cnncalc.report import SCHEMA_VERSION, warning_dicts, warnings_text
+from cnncalc.units import human_bytes, shape_text
 from cnncalc.verification import LayerCheck, Verification
 
 
@@ -18,11 +19,15 @@ def _number(value: float) -> str:
 
 def _flags(check: LayerCheck) -> Text:
     text = Text()
-    if check.nan:
-        text.append(f"NaN x{check.nan} ", style="bold red")
-    if check.inf:
-        text.append(f"Inf x{check.inf}", style="bold red")
+    if check.stats.nan:
+        text.append(f"NaN x{check.stats.nan} ", style="bold red")
+    if check.stats.inf:
+        text.append(f"Inf x{check.stats.inf}", style="bold red")
     return text
+
+
+def _executed(check: LayerCheck) -> str:
+    return "not run" if check.executed is None else shape_text(check.executed)
 
 
 def verification_table(result: Verification) -> Table:
@@ -33,9 +38,11 @@ def verification_table(result: Verification) -> Table:
                           ("min", True), ("max", True), ("flags", False)):
         table.add_column(header, justify="right" if right else "left", overflow="fold")
     for c in result.checks:
-        mark = Text("ok", style="green") if c.match else Text("MISMATCH", style="bold red")
-        table.add_row(str(c.index), c.name, c.kind, shape_text(c.calculated), shape_text(c.executed), mark,
-                      f"{c.seconds * 1000:.2f}", _number(c.mean), _number(c.std), _number(c.min), _number(c.max),
+        mark = Text("ok", style="green") if c.match else \
+            Text("MISMATCH" if c.failure is None else "FAILED", style="bold red")
+        s = c.stats
+        table.add_row(str(c.index), c.name, c.kind, shape_text(c.calculated), _executed(c), mark,
+                      f"{c.seconds * 1000:.2f}", _number(s.mean), _number(s.std), _number(s.min), _number(s.max),
                       _flags(c))
     return table
 
@@ -44,12 +51,15 @@ def verification_summary(result: Verification) -> Text:
     text = Text()
     bad = result.mismatches
     if bad:
-        text.append(f"Layer {bad[0].name} executed with shape {shape_text(bad[0].executed)}, but the calculation "
-                    f"says {shape_text(bad[0].calculated)}; the {result.not_run} layer(s) after it were not run. "
+        first = bad[0]
+        what = f"executed with shape {shape_text(first.executed)}" if first.failure is None else \
+            f"could not be executed ({first.failure})"
+        text.append(f"Layer {first.name} ({first.kind}) {what}, but the calculation says "
+                    f"{shape_text(first.calculated)}; the {result.not_run} layer(s) after it were not run. "
                     "This is a bug in cnncalc; please report it with the spec.\n", style="bold red")
     else:
         text.append(f"All {len(result.checks)} layers executed with the calculated shapes.\n", style="bold green")
-    flagged = [c.name for c in result.checks if c.nan or c.inf]
+    flagged = [c.name for c in result.checks if c.stats.nan or c.stats.inf]
     if flagged:
         text.append(f"NaN or Inf values in: {', '.join(flagged)}.\n", style="red")
     m = result.memory
@@ -78,12 +88,15 @@ def verification_json(result: Verification, warnings: list | None = None) -> str
         "not_run": result.not_run,
         "seconds": result.seconds,
         "memory_estimate": {"weights": m.weights, "peak_activations": m.peak_activations,
-                            "workspace": m.workspace, "total": m.total, "peak_layer": m.peak_layer},
+                            "workspace": m.workspace, "loading": m.loading, "total": m.total,
+                            "peak_layer": m.peak_layer},
         "layers": [{
             "index": c.index, "name": c.name, "type": c.kind, "calculated_shape": list(c.calculated),
-            "executed_shape": list(c.executed), "match": c.match, "seconds": c.seconds,
-            "mean": _finite_or_none(c.mean), "std": _finite_or_none(c.std), "min": _finite_or_none(c.min),
-            "max": _finite_or_none(c.max), "nan": c.nan, "inf": c.inf,
+            "executed_shape": None if c.executed is None else list(c.executed), "match": c.match,
+            "failure": c.failure, "seconds": c.seconds,
+            "mean": _finite_or_none(c.stats.mean), "std": _finite_or_none(c.stats.std),
+            "min": _finite_or_none(c.stats.min), "max": _finite_or_none(c.stats.max), "nan": c.stats.nan,
+            "inf": c.stats.inf,
         } for c in result.checks],
         "warnings": warning_dicts(warnings or []),
     }

@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from cnncalc.errors import SpecError, Where
+from cnncalc.errors import SpecError, Where, shown_text
+from cnncalc.limits import MAX_INT, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 Mark = tuple[int, int]  # 1-based line and column
-MAX_NODES = 2_000_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -55,22 +55,25 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 class _Builder:
-    def __init__(self, file: str):
+    def __init__(self, file: str, max_nodes: int):
         self.file = file
         self.nodes = 0
+        self.max_nodes = max_nodes
         self.scalars = SafeConstructor()
 
     def build(self, node: yaml.Node) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES:
-            line, col = _mark(node)
-            raise SpecError(f"the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                            where=Where(self.file, line, col),
-                            fix="Write the spec without deeply nested aliases; use blocks and `repeat`.")
+        if self.nodes > self.max_nodes:
+            raise _too_many(node, self.file, self.max_nodes)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             raise self.error(node, f"unsupported YAML tag '{node.tag}'", "Only plain YAML is accepted (no tags).")
         if isinstance(node, yaml.MappingNode):
-            self.scalars.flatten_mapping(node)  # YAML merge keys (<<), as safe_load does
+            try:
+                self.scalars.flatten_mapping(node)  # YAML merge keys (<<), as safe_load does
+            except yaml.constructor.ConstructorError as err:
+                raise self.error(node, f"invalid merge key '<<': {err.problem}",
+                                 "`<<:` takes an alias of a mapping (or a list of them), e.g. `<<: *defaults`.") \
+                    from None
             out = MarkedDict()
             out.mark = _mark(node)
             out.value_marks = {}
@@ -95,37 +98,60 @@ class _Builder:
         except yaml.constructor.ConstructorError as err:
             raise self.error(node, f"unsupported YAML: {err.problem}",
                              "Only plain YAML is accepted (no Python tags).") from None
+        except ValueError:  # Python refuses to read integers of more than 4,300 digits
+            raise self.error(node, f"the number {shown_text(str(node.value))} is far too large",
+                             f"Numbers in a spec are at most {MAX_INT:,}.") from None
 
     def error(self, node: yaml.Node, message: str, fix: str | None = None) -> SpecError:
         line, col = _mark(node)
         return SpecError(message, where=Where(self.file, line, col), fix=fix)
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], file: str) -> int:
-    """Values the node stands for once aliases are expanded, counted on the shared graph (no expansion)."""
-    key = id(node)
-    if key in memo:
-        if memo[key] < 0:
+def _too_many(node: yaml.Node, file: str, most: int) -> SpecError:
+    line, col = _mark(node)
+    return SpecError(f"the YAML expands to more than {most:,} values (an alias bomb?)", where=Where(file, line, col),
+                     fix="Write it without deeply nested aliases; in a spec, use blocks and `repeat`.")
+
+
+def _expanded_size(root: yaml.Node, file: str, most: int) -> int:
+    """Values the YAML stands for once aliases are expanded, counted on the shared graph without expanding
+    it (iteratively: nesting depth is also checked here, before anything recursive sees it)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > most:
+                raise _too_many(node, file, most)
+            sizes[key] = size
+            continue
+        if key in sizes:
+            if sizes[key] < 0:
+                line, col = _mark(node)
+                raise SpecError("a YAML alias refers to itself", where=Where(file, line, col),
+                                fix="Remove the recursive alias.")
+            continue
+        if depth > MAX_YAML_DEPTH:
             line, col = _mark(node)
-            raise SpecError("a YAML alias refers to itself", where=Where(file, line, col),
-                            fix="Remove the recursive alias.")
-        return memo[key]
-    memo[key] = -1
-    size = 1
+            raise SpecError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels", where=Where(file, line, col),
+                            fix="A spec needs only a few levels: flatten the nesting.")
+        sizes[key] = -1  # in progress: meeting it again below means a cycle
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in _children(node))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, memo, file) + _expanded_size(v, memo, file) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, memo, file) for item in node.value)
-    memo[key] = size
-    if size > MAX_NODES:
-        line, col = _mark(node)
-        raise SpecError(f"the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                        where=Where(file, line, col),
-                        fix="Write the spec without deeply nested aliases; use blocks and `repeat`.")
-    return size
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
-def load_marked(text: str, file: str) -> Any:
+def load_marked(text: str, file: str, max_nodes: int = MAX_YAML_NODES) -> Any:
     """Parse YAML text into MarkedDict/MarkedList/scalars; SpecError on any YAML problem."""
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -138,5 +164,5 @@ def load_marked(text: str, file: str) -> Any:
         raise SpecError(f"invalid YAML: {err}", where=Where(file), fix="Check the file is YAML text.") from None
     if node is None:
         return None
-    _expanded_size(node, {}, file)
-    return _Builder(file).build(node)
+    _expanded_size(node, file, max_nodes)
+    return _Builder(file, max_nodes).build(node)

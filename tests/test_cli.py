@@ -95,7 +95,7 @@ def test_output_file_is_written_and_never_over_the_spec(runner, small, tmp_path)
 
 @pytest.mark.parametrize("args, words", [
     (["summarize", "no_such_file.yaml"], "no such file 'no_such_file.yaml'"),
-    (["summarize", "SMALL", "--batch", "0"], "--batch must be at least 1"),
+    (["summarize", "SMALL", "--batch", "0"], "--batch must be a whole number from 1 to"),
     (["summarize", "SMALL", "--dtype", "int3"], "unknown --dtype 'int3'"),
     (["summarize", "SMALL", "--input", "3,x"], "--input '3,x' is not a shape"),
     (["summarize", "SMALL", "--input", "3,1,1"], "output would be smaller than 1"),

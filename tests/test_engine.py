@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 import weakref
 
 import numpy as np
@@ -12,8 +13,11 @@ from cnncalc.analyze import analyze
 from cnncalc.cli import app
 from cnncalc.engine import (estimate_memory, execute, expected_weights, init_weights, last_uses, load_weights,
                             parse_bytes, random_input, save_weights)
+from cnncalc import verification
+from cnncalc.engine import STATISTICS_BYTES
 from cnncalc.errors import WeightsError
-from cnncalc.spec import parse
+from cnncalc.kernels.layout import CHUNK_BYTES
+from cnncalc.spec import load, parse
 
 SKIP = """\
 name: Skip
@@ -107,10 +111,26 @@ def test_memory_estimate_counts_live_activations(net):
     # first reached at `bn`: the input (kept alive for the skip), a, and bn itself
     assert (memory.peak_activations, memory.peak_layer) == (3 * one, "bn")
     assert memory.weights == summary.totals.params * 4
-    # the conv `a`: input and output alive, plus its padded input [2, 4, 10, 10] and im2col [2*64, 4*9]
-    workspace = 2 * 4 * 10 * 10 * 4 + 2 * 64 * 4 * 9 * 4
+    # the conv `a`: input and output alive, plus its padded input [2, 4, 10, 10], a copy of its weight and
+    # bias (4*4*3*3 + 4), two im2col chunks, and the statistics of its output
+    workspace = (2 * 4 * 10 * 10 + 4 * 4 * 3 * 3 + 4) * 4 + 2 * CHUNK_BYTES + STATISTICS_BYTES
     assert memory.workspace == workspace
     assert memory.total == memory.weights + 2 * one + workspace
+
+
+@pytest.mark.parametrize("name", ["lenet5", "audio1d", "resnet18", "mobilenet_v2", "alexnet"])
+def test_memory_estimate_bounds_what_verify_really_allocates(name):
+    """tracemalloc sees every NumPy buffer: the estimate must never be below the traced peak."""
+    network = load(name)
+    summary = analyze(network, batch=2)
+    memory = estimate_memory(network, summary)
+    tracemalloc.start()
+    try:
+        assert verification.verify(network, batch=2, summary=summary).passed
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= memory.total
 
 
 @pytest.mark.parametrize("text, value", [("4GiB", 4 * 2**30), ("512M", 512 * 2**20), ("1.5 G", int(1.5 * 2**30)),
@@ -190,10 +210,11 @@ def test_a_mismatch_exits_1_and_names_the_layer(runner, skip_file, monkeypatch):
     result = runner.invoke(app, ["verify", skip_file])
     assert result.exit_code == 1
     assert "MISMATCH" in result.stdout
-    assert "Layer f executed with shape [1, 128], but the calculation says [1, 256]" in result.stdout
+    assert "Layer f (flatten) executed with shape [1, 128], but the calculation says [1, 256]" in result.stdout
     assert "the 1 layer(s) after it were not run" in result.stdout
 
 
+@pytest.mark.oracle
 def test_saved_weights_load_into_pytorch(tmp_path, net):
     torch = pytest.importorskip("torch")
     from torch_oracle import twin

@@ -397,6 +397,7 @@ def _build(torch, name):
     return model
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_matches_pytorch(name):
     torch = pytest.importorskip("torch")

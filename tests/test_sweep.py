@@ -97,7 +97,7 @@ def test_an_input_that_does_not_fit_is_a_user_error_naming_it(net):
         sweep(net, [(3, 32)])  # rank: conv2d needs [N, C, H, W]
     with pytest.raises(CnnCalcError, match="is not a shape"):
         sweep(net, [(3, 0, 32)])
-    with pytest.raises(CnnCalcError, match="--batch must be at least 1"):
+    with pytest.raises(CnnCalcError, match="--batch must be a whole number from 1"):
         sweep(net, None, [0])
 
 

@@ -48,10 +48,10 @@ def elu(x: np.ndarray, alpha: float) -> np.ndarray:
 
 def erf(x: np.ndarray) -> np.ndarray:
     """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7); NumPy has no erf and SciPy is not a dependency."""
-    a = np.abs(x).astype(np.float64)
-    t = 1.0 / (1.0 + 0.3275911 * a)
+    a = np.abs(x)
+    t = 1 / (1 + x.dtype.type(0.3275911) * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
+    return np.sign(x) * (1 - poly * np.exp(-a * a))
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:

@@ -20,11 +20,13 @@ def _ratio(n: int, o: int, scale: float | None, ftype: type) -> np.floating:
     return ftype(n) / ftype(o)
 
 
-def nearest_index(n: int, o: int, scale: float | None) -> np.ndarray:
-    """Source index of each output position: min(floor(dst * ratio), n - 1), in float32 as PyTorch."""
-    if o == n:
+def nearest_index(n: int, o: int, scale: float | None, shortcuts: bool = True) -> np.ndarray:
+    """Source index of each output position: min(floor(dst * ratio), n - 1), in float32 as PyTorch. PyTorch's
+    2-D kernel takes two shortcuts (an axis that keeps its size is copied, one that doubles repeats each
+    element); its 1-D and 3-D kernels always compute from the scale."""
+    if shortcuts and o == n:
         return np.arange(o)
-    if o == 2 * n:
+    if shortcuts and o == 2 * n:
         return np.arange(o) >> 1
     ratio = _ratio(n, o, scale, np.float32)
     src = np.floor(np.arange(o, dtype=np.float32) * ratio).astype(np.int64)
@@ -76,8 +78,9 @@ def upsample(x, size, scale_factor, mode, align_corners):
     for axis, (n, o, scale) in enumerate(zip(spatial, sizes, scales), start=1 if last else 2):
         before = (slice(None),) * axis
         if mode == "nearest":
-            if o != n:
-                y = y[before + (nearest_index(n, o, scale),)]
+            index = nearest_index(n, o, scale, shortcuts=len(spatial) == 2)
+            if not np.array_equal(index, np.arange(n)):
+                y = y[before + (index,)]
             continue
         if o == n:
             continue

@@ -6,7 +6,7 @@ from typing import Annotated, Union, get_args
 from pydantic import Field
 
 from cnncalc.layers.activation import ELU, GELU, Activation, Dropout, LeakyReLU, Softmax
-from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight, fmt_shape
+from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight
 from cnncalc.layers.conv import Conv, ConvTranspose
 from cnncalc.layers.linear import Linear
 from cnncalc.layers.merge import Concat, ElementwiseMerge
@@ -52,5 +52,5 @@ FIELD_ALIASES: dict[str, str] = {
     "target_shape": "shape", "alpha_leaky": "negative_slope",
 }
 
-__all__ = ["KINDS", "KIND_CLASSES", "Layer", "LayerBase", "ParamCount", "Shape", "Weight", "fmt_shape",
+__all__ = ["KINDS", "KIND_CLASSES", "Layer", "LayerBase", "ParamCount", "Shape", "Weight",
            "canonical_type", "FIELD_ALIASES", "TYPE_SPELLINGS"]

@@ -4,11 +4,8 @@ from __future__ import annotations
 from math import prod
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-from typing_extensions import Annotated
-
 from cnncalc import kernels
-from cnncalc.layers.base import LayerBase, Real, Shape, sample_axis
+from cnncalc.layers.base import Int, LayerBase, Probability, Real, Shape, sample_axis
 
 
 class _Elementwise(LayerBase):
@@ -26,6 +23,8 @@ class _Elementwise(LayerBase):
 class Activation(_Elementwise):
     type: Literal["relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid"]
 
+    temporaries = 3  # sigmoid splits by sign: a mask, a gathered half and its exponential
+
     type_aliases = {"swish": "silu"}
     shape_rule = "output = input"
 
@@ -36,6 +35,8 @@ class Activation(_Elementwise):
 class LeakyReLU(_Elementwise):
     type: Literal["leaky_relu"]
     negative_slope: Real = 0.01
+
+    temporaries = 2
 
     shape_rule = "output = input"
 
@@ -50,6 +51,8 @@ class ELU(_Elementwise):
     type: Literal["elu"]
     alpha: Real = 1.0
 
+    temporaries = 3
+
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -60,6 +63,8 @@ class GELU(_Elementwise):
     type: Literal["gelu"]
     approximate: Literal["none", "tanh"] = "none"
 
+    temporaries = 5  # erf's polynomial terms
+
     shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -68,9 +73,10 @@ class GELU(_Elementwise):
 
 class Softmax(_Elementwise):
     type: Literal["softmax", "log_softmax"]
-    dim: int = 1
+    dim: Int = 1
 
     flops_per_element = 3
+    temporaries = 2  # the shifted input and its exponential
     shape_rule = "output = input"
     flops_rule = "3 per element (exp, sum, divide)"
 
@@ -90,7 +96,7 @@ class Softmax(_Elementwise):
 
 class Dropout(LayerBase):
     type: Literal["dropout", "dropout1d", "dropout2d", "dropout3d"]
-    p: Annotated[float, Field(ge=0, le=1)] = 0.5
+    p: Probability = 0.5
 
     type_aliases = {"spatialdropout1d": "dropout1d", "spatialdropout2d": "dropout2d", "spatialdropout3d": "dropout3d"}
     category = "other"

@@ -13,22 +13,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
 from cnncalc.errors import ShapeError
+from cnncalc.limits import MAX_INT, MAX_REAL
+from cnncalc.units import shape_text
 from cnncalc.layers.advice import Advice
 from cnncalc.layers.receptive_field import ReceptiveField, widest
 
 Shape = tuple[int, ...]
-# strict: YAML `true` or `3.0` is not silently a size
-Pos = Annotated[int, Strict(), Field(gt=0)]
-NonNeg = Annotated[int, Strict(), Field(ge=0)]
+# strict: YAML `true`, `3.0` or '3' is not silently a size, and 'yes' is not a flag; a real number may be
+# written as an integer (1 for 1.0). Every number is bounded (cnncalc.limits).
+Int = Annotated[int, Strict(), Field(ge=-MAX_INT, le=MAX_INT)]
+Pos = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]
+NonNeg = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
 Flag = Annotated[bool, Strict()]
-Real = Annotated[float, Field(allow_inf_nan=False)]
+Real = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_REAL, le=MAX_REAL)]
+PosReal = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False, le=MAX_REAL)]
+Probability = Annotated[float, Strict(), Field(ge=0, le=1)]
 
 
 def rank_of(info: ValidationInfo) -> int:
@@ -36,13 +42,19 @@ def rank_of(info: ValidationInfo) -> int:
     return int(info.data["type"][-2])
 
 
+Init = Literal["zeros", "ones", "uniform"]
+
+
 @dataclass(frozen=True)
 class Weight:
-    """One named tensor a layer holds, in PyTorch's name and layout."""
+    """One named tensor a layer holds, in PyTorch's name and layout, and how PyTorch initialises it:
+    zeros, ones, or U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5), and the bias rule)."""
 
     shape: Shape
     trainable: bool  # False for buffers and for layers marked `trainable: false`
     buffer: bool = False  # running statistics: not a parameter in PyTorch, but in its state_dict
+    init: Init = "zeros"
+    fan_in: int = 0  # for "uniform"
 
 
 class ParamCount(NamedTuple):
@@ -54,10 +66,6 @@ class ParamCount(NamedTuple):
         return self.trainable + self.non_trainable
 
 
-def fmt_shape(shape: Shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
 class LayerBase(BaseModel):
     """A validated, immutable layer. Subclasses add a `type` literal and PyTorch-named fields."""
 
@@ -66,7 +74,7 @@ class LayerBase(BaseModel):
     type: str  # each kind narrows this to its literal(s); declared first so validators can read the rank
     name: str
     inputs: tuple[str, ...] = ()
-    trainable: bool = True
+    trainable: Flag = True
 
     # how many inputs the kind takes: (at least, at most or None for any number)
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -78,6 +86,8 @@ class LayerBase(BaseModel):
     # one line each, shown by `cnncalc layers` and in the README
     shape_rule: ClassVar[str] = "output = input"
     flops_rule: ClassVar[str] = "0"
+    # input-sized arrays the kernel holds at once besides its output (for verify's memory estimate)
+    temporaries: ClassVar[float] = 0
 
     @property
     def kind(self) -> str:
@@ -89,6 +99,9 @@ class LayerBase(BaseModel):
 
     def weight_shapes(self, *in_shapes: Shape) -> dict[str, Weight]:
         return {}
+
+    def check_batch(self, batch: int, *in_shapes: Shape) -> None:
+        """Refuse a batch size the kind cannot run at (the per-sample rules cannot see it); any by default."""
 
     def params(self, *in_shapes: Shape) -> ParamCount:
         trainable = non_trainable = 0
@@ -114,7 +127,7 @@ class LayerBase(BaseModel):
 
     def explain(self, *in_shapes: Shape) -> list[str]:
         """The shape (and, where counted, MACs) rule with this layer's numbers filled in, per sample."""
-        return [f"{self.shape_rule}: {fmt_shape((1, *self.output_shape(*in_shapes)))}"]
+        return [f"{self.shape_rule}: {shape_text((1, *self.output_shape(*in_shapes)))}"]
 
     def advice(self, *in_shapes: Shape) -> list[Advice]:
         """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
@@ -130,18 +143,22 @@ class LayerBase(BaseModel):
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
         raise NotImplementedError(f"no kernel for {self.kind}")
 
+    def workspace_bytes(self, itemsize: int, output: Shape, *inputs: Shape) -> int:
+        """The most bytes the kernel allocates at once besides its output, for these *batched* shapes."""
+        return int(self.temporaries * prod(inputs[0]) * itemsize)
+
     # ---- helpers for subclasses -------------------------------------------------------------------------
-    def param(self, shape: Shape) -> Weight:
-        return Weight(tuple(shape), trainable=self.trainable)
+    def param(self, shape: Shape, init: Init = "zeros", fan_in: int = 0) -> Weight:
+        return Weight(tuple(shape), trainable=self.trainable, init=init, fan_in=fan_in)
 
     @staticmethod
-    def buffer(shape: Shape) -> Weight:
-        return Weight(tuple(shape), trainable=False, buffer=True)
+    def buffer(shape: Shape, init: Init = "zeros") -> Weight:
+        return Weight(tuple(shape), trainable=False, buffer=True, init=init)
 
     def expect_rank(self, shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
         """Check a per-sample input rank; `layout` names the expected batched layout, e.g. '[N, C, H, W]'."""
         if len(shape) not in ranks:
-            raise ShapeError(f"expects an input {layout}; got {fmt_shape((1, *shape))}",
+            raise ShapeError(f"expects an input {layout}; got {shape_text((1, *shape))}",
                              fix=_rank_fix(len(shape), ranks))
 
     def check_given(self, field: str, given: int | None, actual: int) -> None:
@@ -161,7 +178,7 @@ def sample_axis(dim: int, shape: Shape, field: str = "dim") -> int:
     ndim = len(shape) + 1
     if not -ndim <= dim < ndim:
         raise ShapeError(f"{field}={dim} is out of range for an input with {ndim} dims "
-                         f"{fmt_shape((1, *shape))}", field=field, fix=f"Use a dim from 1 to {ndim - 1}.")
+                         f"{shape_text((1, *shape))}", field=field, fix=f"Use a dim from 1 to {ndim - 1}.")
     index = dim % ndim
     if index == 0:
         raise ShapeError(f"{field}={dim} is the batch axis", field=field,

@@ -82,9 +82,11 @@ class Conv(_ConvBase):
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         channels = self._channels(x)
-        weights = {"weight": self.param((self.out_channels, channels // self.groups, *self.kernel_size))}
+        fan_in = channels // self.groups * prod(self.kernel_size)
+        weights = {"weight": self.param((self.out_channels, channels // self.groups, *self.kernel_size), "uniform",
+                                        fan_in)}
         if self.bias:
-            weights["bias"] = self.param((self.out_channels,))
+            weights["bias"] = self.param((self.out_channels,), "uniform", fan_in)
         return weights
 
     def macs(self, x: Shape) -> int:
@@ -121,6 +123,12 @@ class Conv(_ConvBase):
     def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
 
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        """A padded channels-last copy of the input, two im2col chunks and a re-laid-out copy of the weight."""
+        padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], self.pads(x[2:])))
+        weight = self.out_channels * (x[1] // self.groups) * prod(self.kernel_size) + self.out_channels
+        return (padded + weight) * itemsize + 2 * kernels.layout.CHUNK_BYTES
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.conv.conv(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
                                  self.dilation, self.groups)
@@ -153,9 +161,11 @@ class ConvTranspose(_ConvBase):
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         channels = self._channels(x)
-        weights = {"weight": self.param((channels, self.out_channels // self.groups, *self.kernel_size))}
+        fan_in = self.out_channels // self.groups * prod(self.kernel_size)  # PyTorch reads it off dim 1
+        weights = {"weight": self.param((channels, self.out_channels // self.groups, *self.kernel_size), "uniform",
+                                        fan_in)}
         if self.bias:
-            weights["bias"] = self.param((self.out_channels,))
+            weights["bias"] = self.param((self.out_channels,), "uniform", fan_in)
         return weights
 
     def macs(self, x: Shape) -> int:
@@ -183,6 +193,13 @@ class ConvTranspose(_ConvBase):
 
     def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         return transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        """The uncropped scatter buffer (the output is a view into it), chunk buffers and the weight's copy."""
+        extent = prod((n - 1) * s + (k - 1) * d + 1 + op for n, k, s, d, op in
+                      zip(x[2:], self.kernel_size, self.stride, self.dilation, self.output_padding))
+        weight = x[1] * (self.out_channels // self.groups) * prod(self.kernel_size)
+        return (x[0] * self.out_channels * extent + weight) * itemsize + 2 * kernels.layout.CHUNK_BYTES
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.conv.conv_transpose(x, weights["weight"], weights.get("bias"), self.stride, self.padding,

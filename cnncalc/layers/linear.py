@@ -29,9 +29,10 @@ class Linear(LayerBase):
         return (*x[:-1], self.out_features)
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
-        weights = {"weight": self.param((self.out_features, self._in_features(x)))}
+        fan_in = self._in_features(x)
+        weights = {"weight": self.param((self.out_features, fan_in), "uniform", fan_in)}
         if self.bias:
-            weights["bias"] = self.param((self.out_features,))
+            weights["bias"] = self.param((self.out_features,), "uniform", fan_in)
         return weights
 
     def macs(self, x: Shape) -> int:

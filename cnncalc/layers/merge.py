@@ -7,7 +7,8 @@ from typing import Any, Literal
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers.receptive_field import widest
-from cnncalc.layers.base import LayerBase, Shape, fmt_shape, sample_axis
+from cnncalc.layers.base import Int, LayerBase, Shape, sample_axis
+from cnncalc.units import shape_text
 
 
 class ElementwiseMerge(LayerBase):
@@ -21,7 +22,7 @@ class ElementwiseMerge(LayerBase):
     def output_shape(self, *xs: Shape) -> Shape:
         for x in xs[1:]:
             if x != xs[0]:
-                shapes = ", ".join(fmt_shape((1, *s)) for s in xs)
+                shapes = ", ".join(shape_text((1, *s)) for s in xs)
                 raise ShapeError(f"needs inputs of the same shape; got {shapes} from {', '.join(self.inputs)}",
                                  fix="Match them with a 1x1 convolution (channels) or a strided one/pooling "
                                      "(spatial size) on one branch.")
@@ -36,7 +37,7 @@ class ElementwiseMerge(LayerBase):
 
 class Concat(LayerBase):
     type: Literal["concat"]
-    dim: int = 1
+    dim: Int = 1
 
     type_aliases = {"concatenate": "concat", "cat": "concat"}
     arity = (2, None)
@@ -50,7 +51,7 @@ class Concat(LayerBase):
             others = {x[:axis] + x[axis + 1:] for x in xs}
             if len(others) == 1:
                 return (*xs[0][:axis], sum(x[axis] for x in xs), *xs[0][axis + 1:])
-        shapes = ", ".join(fmt_shape((1, *s)) for s in xs)
+        shapes = ", ".join(shape_text((1, *s)) for s in xs)
         raise ShapeError(f"needs inputs that differ only along dim {self.dim}; got {shapes} from "
                          f"{', '.join(self.inputs)}",
                          fix="Crop, pad or resample one branch so the other axes match.")

@@ -7,14 +7,12 @@ from __future__ import annotations
 from math import prod
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-from typing_extensions import Annotated
 
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers.base import Flag, LayerBase, Pos, Real, Shape, Weight, fmt_shape
+from cnncalc.layers.base import Flag, LayerBase, Pos, PosReal, Real, Shape, Weight
+from cnncalc.units import shape_text
 
-Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 STATISTICS_FLOPS = 5  # mean add, subtract, square, variance add, scale by 1/std, per element
 AFFINE_FLOPS = 2      # multiply by weight, add bias, per element
 
@@ -22,7 +20,7 @@ class _PerChannelNorm(LayerBase):
     """Batch and instance norm: optional per-channel affine weights and running statistics."""
 
     num_features: Pos | None = None
-    eps: Eps = 1e-5
+    eps: PosReal = 1e-5
     momentum: Real | None = 0.1  # training only; accepted for PyTorch compatibility
     affine: Flag = True
     track_running_stats: Flag = True
@@ -45,9 +43,9 @@ class _PerChannelNorm(LayerBase):
         c = self._channels(x)
         weights = {}
         if self.affine:
-            weights.update(weight=self.param((c,)), bias=self.param((c,)))
+            weights.update(weight=self.param((c,), "ones"), bias=self.param((c,)))
         if self.track_running_stats:
-            weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,)))
+            weights.update(running_mean=self.buffer((c,)), running_var=self.buffer((c,), "ones"))
         return weights
 
 
@@ -67,6 +65,16 @@ class BatchNorm(_PerChannelNorm):
     def hyper(self) -> str:
         return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
 
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        return 0 if self.track_running_stats else prod(x) * itemsize  # the batch variance's temporary
+
+    def check_batch(self, batch: int, x: Shape) -> None:
+        if not self.track_running_stats and batch * prod(x[1:]) == 1:
+            raise ShapeError(f"normalises by the batch's own statistics (it keeps no running ones), and a batch "
+                             f"of {batch} of {shape_text((batch, *x))} has one value per channel; PyTorch "
+                             "refuses that", field="track_running_stats",
+                             fix="Use --batch 2 or more, or track_running_stats: true.")
+
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.norm.batch_norm(x, weights.get("weight"), weights.get("bias"), weights.get("running_mean"),
                                        weights.get("running_var"), self.eps)
@@ -75,12 +83,13 @@ class BatchNorm(_PerChannelNorm):
 class LayerNorm(LayerBase):
     type: Literal["layernorm"]
     normalized_shape: Pos | tuple[Pos, ...] | None = None  # default: every non-batch axis
-    eps: Eps = 1e-5
+    eps: PosReal = 1e-5
     elementwise_affine: Flag = True
     bias: Flag = True
 
     type_aliases = {"layernormalization": "layernorm"}
     category = "norm"
+    temporaries = 3  # the centred input, its squares, the standardised result
     shape_rule = "output = input; normalises over the last len(normalized_shape) axes"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with elementwise_affine"
 
@@ -90,7 +99,7 @@ class LayerNorm(LayerBase):
         shape = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else self.normalized_shape
         if len(shape) > len(x) or tuple(x[len(x) - len(shape):]) != tuple(shape):
             raise ShapeError(f"normalized_shape {list(shape)} does not match the trailing axes of its input "
-                             f"{fmt_shape((1, *x))}", field="normalized_shape",
+                             f"{shape_text((1, *x))}", field="normalized_shape",
                              fix="Make it equal the input's last axes, or leave it out to use all of them.")
         return tuple(shape)
 
@@ -102,7 +111,7 @@ class LayerNorm(LayerBase):
         shape = self.normalized(x)
         if not self.elementwise_affine:
             return {}
-        weights = {"weight": self.param(shape)}
+        weights = {"weight": self.param(shape, "ones")}
         if self.bias:
             weights["bias"] = self.param(shape)
         return weights
@@ -120,11 +129,12 @@ class GroupNorm(LayerBase):
     type: Literal["groupnorm"]
     num_groups: Pos
     num_channels: Pos | None = None
-    eps: Eps = 1e-5
+    eps: PosReal = 1e-5
     affine: Flag = True
 
     type_aliases = {"groupnormalization": "groupnorm"}
     category = "norm"
+    temporaries = 3  # the centred input, its squares, the standardised result
     shape_rule = "output = input; channels split into num_groups groups, each normalised"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
 
@@ -140,9 +150,15 @@ class GroupNorm(LayerBase):
         self._channels(x)
         return x
 
+    def check_batch(self, batch: int, x: Shape) -> None:
+        if batch * x[0] // self.num_groups * prod(x[1:]) == 1:
+            raise ShapeError(f"has one value per group ({shape_text((batch, *x))} in {self.num_groups} groups); "
+                             "PyTorch refuses to normalise that", field="num_groups",
+                             fix="Use fewer groups, a larger input, or --batch 2 or more.")
+
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         c = self._channels(x)
-        return {"weight": self.param((c,)), "bias": self.param((c,))} if self.affine else {}
+        return {"weight": self.param((c,), "ones"), "bias": self.param((c,))} if self.affine else {}
 
     def extra_flops(self, x: Shape) -> int:
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
@@ -159,10 +175,19 @@ class InstanceNorm(_PerChannelNorm):
     affine: Flag = False               # PyTorch's defaults differ from batch norm's
     track_running_stats: Flag = False
 
+    temporaries = 3  # the centred input, its squares, the standardised result
     ranks = {"instancenorm1d": ((2,), "[N, C, L]"), "instancenorm2d": ((3,), "[N, C, H, W]"),
              "instancenorm3d": ((4,), "[N, C, D, H, W]")}
     shape_rule = "output = input; each sample's channel normalised over its spatial axes"
     flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with affine"
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        if not self.track_running_stats and prod(x[1:]) == 1:
+            raise ShapeError(f"normalises each channel over its spatial elements, and {shape_text((1, *x))} has "
+                             "only one; PyTorch refuses that", field="track_running_stats",
+                             fix="Apply it before the map shrinks to one element, or use track_running_stats: true.")
+        return x
 
     def extra_flops(self, x: Shape) -> int:
         return (STATISTICS_FLOPS + AFFINE_FLOPS * self.affine) * prod(x)
@@ -181,6 +206,7 @@ class LocalResponseNorm(LayerBase):
 
     type_aliases = {"localresponsenorm": "lrn"}
     category = "norm"
+    temporaries = 4  # squares, their padded copy, the window means, the denominator
     shape_rule = "output = input; b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta"
     flops_rule = "2*size + 4 per element"
 

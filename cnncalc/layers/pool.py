@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from math import prod
+from math import gcd, prod
 from typing import Any, Literal
 
 from pydantic import field_validator
@@ -50,9 +50,16 @@ class _WindowPool(LayerBase):
     def window_dilation(self) -> tuple[int, ...]:
         return (1,) * self.rank
 
+    @property
+    def explicit_padding(self) -> bool:
+        """Padding PyTorch's pooling cannot express ('same', or different before and after) is applied first,
+        then the padded array is pooled (see layers.window)."""
+        return self.padding == "same" or (not isinstance(self.padding, str) and
+                                          any(b != a for b, a in self.padding))
+
     def pads(self, spatial: Shape) -> W.PadPairs:
         pads = W.resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.window_dilation)
-        if not isinstance(self.padding, str):
+        if not isinstance(self.padding, str):  # PyTorch's limit, kept for pairs it cannot express too
             for (before, after), k in zip(pads, self.kernel_size):
                 if max(before, after) > k // 2:
                     raise ShapeError(f"padding {max(before, after)} is more than half the kernel size {k}",
@@ -65,7 +72,7 @@ class _WindowPool(LayerBase):
 
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
-        return (x[0], *W.sliding_output(x[1:], *self.window(x[1:]), self.ceil_mode))
+        return (x[0], *W.sliding_output(x[1:], *self.window(x[1:]), self.ceil_mode, self.explicit_padding))
 
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) * prod(self.kernel_size)
@@ -80,11 +87,18 @@ class _WindowPool(LayerBase):
     def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
 
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        """A padded copy of the input (extended by stride - 1 for ceil_mode) and, for averages, a divisor."""
+        extra = tuple(s - 1 for s in self.stride) if self.ceil_mode else (0,) * self.rank
+        padded = x[0] * x[1] * prod(n + b + a + e for n, (b, a), e in zip(x[2:], self.pads(x[2:]), extra))
+        return (padded + prod(output)) * itemsize
+
     def explain(self, x: Shape) -> list[str]:
-        return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding)
+        return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding, self.explicit_padding)
 
     def advice(self, x: Shape) -> list[Advice]:
-        return window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same")
+        return window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same",
+                             explicit=self.explicit_padding)
 
 
 class MaxPool(_WindowPool):
@@ -125,16 +139,43 @@ class AvgPool(_WindowPool):
 
     def output_shape(self, x: Shape) -> Shape:
         if self.rank == 3:
-            for axis, n, k in zip(W.SPATIAL_AXES[3], x[1:], self.kernel_size):
-                if n < k:
-                    raise ShapeError(f"input {axis}={n} is smaller than kernel_size {k}; PyTorch's avg_pool3d "
-                                     "refuses that even when padding would make room", field="kernel_size",
-                                     fix="Use a kernel no larger than the input on every axis.")
-        return super().output_shape(x)
+            # PyTorch's avg_pool3d compares the kernel with the input before its own padding; padding it
+            # cannot express is applied first, so then the padded input counts
+            pads = self.pads(x[1:]) if self.explicit_padding else ((0, 0),) * 3
+            for axis, n, k, (b, a) in zip(W.SPATIAL_AXES[3], x[1:], self.kernel_size, pads):
+                if n + b + a < k:
+                    raise ShapeError(f"input {axis}={n + b + a} is smaller than kernel_size {k}; PyTorch's "
+                                     "avg_pool3d refuses that even when its padding would make room",
+                                     field="kernel_size", fix="Use a kernel no larger than the input on every axis.")
+        out = super().output_shape(x)
+        if self.ceil_mode and self.explicit_padding and not self.includes_padding:
+            pads = self.pads(x[1:])
+            for axis, n, o, s, (b, _) in zip(W.SPATIAL_AXES[self.rank], x[1:], out[1:], self.stride, pads):
+                if (o - 1) * s >= n + b:
+                    raise ShapeError(f"with ceil_mode its last window on {axis} starts at {(o - 1) * s}, in the end "
+                                     "padding, so it averages no input pixel (count_include_pad is false)",
+                                     field="ceil_mode", fix="Use ceil_mode: false, less end padding, or "
+                                                            "count_include_pad: true.")
+        return out
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.pool.avg_pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                      self.includes_padding)
+
+
+def window_total(n: int, out: int) -> int:
+    """The summed lengths of the `out` adaptive windows over `n`: window i spans floor(i*n/out) ..
+    ceil((i+1)*n/out), so they add up to n, plus one for each window boundary falling inside an element:
+    n + out - gcd(n, out)."""
+    return n + out - gcd(n, out)
+
+
+def widest_window(n: int, out: int) -> int:
+    """The longest adaptive window. With n = q*out + r, window i spans q + ceil((t_i + r) / out) elements,
+    t_i = i*r mod out, which takes every multiple of g = gcd(r, out) below out; so q + 2 when r > g (some
+    t_i + r exceeds out), q + 1 when 0 < r <= g, and q when out divides n."""
+    q, r = divmod(n, out)
+    return q if r == 0 else q + 1 if r <= gcd(r, out) else q + 2
 
 
 class AdaptivePool(LayerBase):
@@ -143,13 +184,17 @@ class AdaptivePool(LayerBase):
     output_size: Pos | tuple[Pos | None, ...]
 
     category = "pool"
+    temporaries = 2  # a gather of the widest windows per axis, and the reduction of the previous axis
     shape_rule = "out = output_size (None keeps that axis); window i spans floor(i*N/out) .. ceil((i+1)*N/out)"
     flops_rule = "1 per window element per output element"
 
     @field_validator("output_size")
     @classmethod
     def _output_size(cls, value: Any, info: Any) -> tuple[int | None, ...]:
-        return W.per_axis(value, rank_of(info))
+        sizes = W.per_axis(value, rank_of(info))
+        if rank_of(info) == 1 and None in sizes:  # PyTorch takes None ("keep this axis") in 2-D and 3-D only
+            raise ValueError("a 1-D adaptive pool needs a size (null keeps an axis only in 2-D and 3-D)")
+        return sizes
 
     @property
     def rank(self) -> int:
@@ -165,7 +210,7 @@ class AdaptivePool(LayerBase):
     def extra_flops(self, x: Shape) -> int:
         total = x[0]
         for n, out in zip(x[1:], self.sizes(x[1:])):
-            total *= sum(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
+            total *= window_total(n, out)
         return total
 
     def hyper(self) -> str:
@@ -187,10 +232,9 @@ class AdaptivePool(LayerBase):
             return None
         size, jump, start = [], [], []
         for r, j, s0, n, out in zip(rf.size, rf.jump, rf.start, x[1:], self.sizes(x[1:])):
-            windows = [-(-(i + 1) * n // out) - (i * n // out) for i in range(out)]
-            size.append(r + (max(windows) - 1) * j)
+            size.append(r + (widest_window(n, out) - 1) * j)
             jump.append(j * Fraction(n, out))
-            start.append(s0 + Fraction(windows[0] - 1, 2) * j)
+            start.append(s0 + Fraction(-(-n // out) - 1, 2) * j)  # window 0 spans 0 .. ceil(n / out)
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -204,6 +248,7 @@ class GlobalPool(LayerBase):
     type_aliases = {f"global{keras}pooling{r}d": f"global_{ours}pool" for r in (1, 2, 3)
                     for keras, ours in (("average", "avg"), ("max", "max"))}
     category = "pool"
+    temporaries = 2
     shape_rule = "[N, C, *spatial] -> [N, C] (keepdims: [N, C, 1, ...])"
     flops_rule = "1 per input element"
 

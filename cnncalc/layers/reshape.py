@@ -3,22 +3,23 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import floor, prod
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from typing_extensions import Annotated
+from pydantic import Field, Strict, field_validator, model_validator
 
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.receptive_field import ReceptiveField
-from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, fmt_shape, sample_axis
+from cnncalc.layers.base import Flag, Int, LayerBase, NonNeg, Pos, PosReal, Shape, sample_axis
+from cnncalc.units import shape_text
+from cnncalc.limits import MAX_INT
 
 
 class Flatten(LayerBase):
     type: Literal["flatten"]
-    start_dim: int = 1
-    end_dim: int = -1
+    start_dim: Int = 1
+    end_dim: Int = -1
 
     category = "other"
     shape_rule = "axes start_dim..end_dim (PyTorch dims, batch = 0) become one"
@@ -28,7 +29,7 @@ class Flatten(LayerBase):
         end = sample_axis(self.end_dim, x, "end_dim")
         if start > end:
             raise ShapeError(f"start_dim={self.start_dim} comes after end_dim={self.end_dim} for an input "
-                             f"{fmt_shape((1, *x))}", field="start_dim", fix="Swap them.")
+                             f"{shape_text((1, *x))}", field="start_dim", fix="Swap them.")
         return (*x[:start], prod(x[start:end + 1]), *x[end + 1:])
 
     def receptive_field(self, fields: tuple, x: Shape) -> Any:
@@ -40,7 +41,7 @@ class Flatten(LayerBase):
 
 class Reshape(LayerBase):
     type: Literal["reshape"]
-    shape: tuple[Annotated[int, Field(ge=-1)], ...]  # without the batch axis; one -1 is inferred
+    shape: tuple[Annotated[int, Strict(), Field(ge=-1, le=MAX_INT)], ...]  # no batch axis; one -1 is inferred
 
     category = "other"
     shape_rule = "output = shape (batch axis kept; one -1 inferred)"
@@ -60,12 +61,12 @@ class Reshape(LayerBase):
             return tuple(total // known if d == -1 else d for d in self.shape)
         if total == known and -1 not in self.shape:
             return self.shape
-        raise ShapeError(f"cannot reshape {fmt_shape((1, *x))} ({total} values per sample) to "
-                         f"{fmt_shape((1, *self.shape))}", field="shape",
+        raise ShapeError(f"cannot reshape {shape_text((1, *x))} ({total} values per sample) to "
+                         f"{shape_text((1, *self.shape))}", field="shape",
                          fix="Make the sizes multiply to the input's size, or use one -1.")
 
     def hyper(self) -> str:
-        return fmt_shape(self.shape)
+        return shape_text(self.shape)
 
     def receptive_field(self, fields: tuple, x: Shape) -> Any:
         return fields[0] if self.output_shape(x) == x else None
@@ -141,8 +142,8 @@ class Crop(LayerBase):
                                  fix="Use one: `cropping` for fixed amounts, two inputs for a centre crop.")
             target = xs[1][1:]
             if len(target) != len(spatial) or any(t > n for t, n in zip(target, spatial)):
-                raise ShapeError(f"cannot centre-crop {fmt_shape((1, *x))} to the spatial size of "
-                                 f"{fmt_shape((1, *xs[1]))}", fix="The second input must be spatially smaller "
+                raise ShapeError(f"cannot centre-crop {shape_text((1, *x))} to the spatial size of "
+                                 f"{shape_text((1, *xs[1]))}", fix="The second input must be spatially smaller "
                                  "and have as many spatial axes.")
             return tuple(((n - t) // 2, n - t - (n - t) // 2) for n, t in zip(spatial, target))
         if self.cropping is None:
@@ -158,7 +159,7 @@ class Crop(LayerBase):
         crops = self.crops(*xs)
         out = tuple(n - b - a for n, (b, a) in zip(xs[0][1:], crops))
         if min(out) < 1:
-            raise ShapeError(f"cropping {[list(c) for c in crops]} leaves nothing of {fmt_shape((1, *xs[0]))}",
+            raise ShapeError(f"cropping {[list(c) for c in crops]} leaves nothing of {shape_text((1, *xs[0]))}",
                              field="cropping", fix="Crop less.")
         return (xs[0][0], *out)
 
@@ -178,7 +179,7 @@ class Crop(LayerBase):
 
 class Upsample(LayerBase):
     type: Literal["upsample"]
-    scale_factor: Annotated[float, Field(gt=0)] | tuple[Annotated[float, Field(gt=0)], ...] | None = None
+    scale_factor: PosReal | tuple[PosReal, ...] | None = None
     size: Pos | tuple[Pos, ...] | None = None
     mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
     align_corners: Flag | None = None
@@ -218,7 +219,7 @@ class Upsample(LayerBase):
         self.expect_rank(x, (2, 3, 4), "[N, C, *spatial]")
         needed = {"linear": 2, "bilinear": 3, "trilinear": 4}.get(self.mode)
         if needed is not None and len(x) != needed:
-            raise ShapeError(f"mode '{self.mode}' needs {needed - 1} spatial axes; got {fmt_shape((1, *x))}",
+            raise ShapeError(f"mode '{self.mode}' needs {needed - 1} spatial axes; got {shape_text((1, *x))}",
                              field="mode", fix="Use linear (1-D), bilinear (2-D), trilinear (3-D) or nearest.")
         out = self.sizes(x[1:])
         if min(out) < 1:
@@ -246,6 +247,10 @@ class Upsample(LayerBase):
     def hyper(self) -> str:
         how = f"x{self.scale_factor}" if self.scale_factor is not None else f"size={self.size}"
         return f"{how} {self.mode}" + (" align" if self.align_corners else "")
+
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        """Axis by axis, the linear modes hold two gathered copies (and the previous axis's result)."""
+        return 3 * prod(output) * itemsize
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.resample.upsample(x, self.size, self.scale_factor, self.mode, bool(self.align_corners))
