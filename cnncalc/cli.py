@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import sys
@@ -49,9 +50,19 @@ def show(renderable: RenderableType) -> None:
     """Print to stdout; when not a terminal, wide enough that no cell is cut (unless COLUMNS is set)."""
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        width = Console(width=10_000).measure(renderable).maximum
-        console = Console(width=max(80, width))
+        console = Console(width=_unwrapped_width(renderable))
     console.print(renderable)
+
+
+def plain_text(renderable: RenderableType) -> str:
+    """The renderable as plain text (no colours), as wide as it needs, for a file."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=_unwrapped_width(renderable), color_system=None, force_terminal=False).print(renderable)
+    return buffer.getvalue()
+
+
+def _unwrapped_width(renderable: RenderableType) -> int:
+    return max(80, Console(width=10_000).measure(renderable).maximum)
 
 
 def require_format(format: Format, command: str, *offered: str) -> None:
@@ -130,8 +141,10 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Override a layer's field without editing the file: --set conv1.stride=2 (repeatable).")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit with code 1 if there is any design warning "
                                                            "(for CI pipelines).")]
-OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file (atomically) "
-                                                                         "instead of stdout.")]
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file instead of stdout "
+                                                                         "('-' is stdout). A regular file is "
+                                                                         "replaced atomically, keeping its mode; "
+                                                                         "/dev/null and FIFOs are written in place.")]
 
 
 @app.command()
@@ -159,9 +172,11 @@ def summarize(
     summary = analyze(network, batch=batch, dtype=dtype, optimizer=optimizer)
     warnings = lint(network, summary)
     if format is Format.table:
-        if output:
-            raise CnnCalcError("--output needs a machine format", fix="Add --format json, markdown or csv.")
-        show(report.summary_renderable(summary, chosen, warnings))
+        renderable = report.summary_renderable(summary, chosen, warnings)
+        if output is None or output == "-":
+            show(renderable)
+        else:
+            emit(plain_text(renderable), output, inputs=[summary.file])
     else:
         if format is Format.csv:
             for w in warnings:
@@ -188,11 +203,12 @@ def fail_if_strict(strict: bool, warnings: list) -> None:
 
 
 def emit(text: str, output: str | None, inputs: list[str]) -> None:
-    if output:
-        from cnncalc.fileio import write_text_output
-        note(f"wrote {write_text_output(output, text, inputs=inputs)}")
-    else:
+    """Text to stdout, or to the file --output names ('-' is stdout), written safely (cnncalc.fileio)."""
+    if output is None or output == "-":
         sys.stdout.write(text)
+        return
+    from cnncalc.fileio import write_text_output
+    note(f"wrote {write_text_output(output, text, inputs=inputs)}")
 
 
 @app.command()

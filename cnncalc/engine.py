@@ -147,8 +147,10 @@ def estimate_memory(network: Network, summary: Summary, dtype: str = "float32", 
             peak, peak_layer = live, row.name
     weights = summary.totals.params * itemsize
     largest = max((prod(w.shape) for w in expected_weights(summary).values()), default=0)
-    # a file's array is read in its own dtype (8 bytes covers any) before conversion; drawn ones are float32
-    loading = max((8 if weights_given else 4) * largest, (8 if input_given else 4) * prod(summary.input_shape))
+    # a file's array is read in its own dtype (8 bytes covers any) before it is converted; drawn weights are
+    # float32, converted (a second copy) only for float64, and a drawn input is always converted
+    drawn = 4 if itemsize != 4 else 0
+    loading = max((8 if weights_given else drawn) * largest, (8 if input_given else 4) * prod(summary.input_shape))
     total = weights + max(worst, loading)
     return MemoryEstimate(weights, peak, peak_layer, workspace, loading, total)
 

@@ -2,6 +2,10 @@
 import csv
 import io
 import json
+import os
+import stat
+import threading
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -188,3 +192,69 @@ def test_solve_command(runner):
     # a pool cannot grow 7 to 9: its padding is at most half its kernel, so 7 + 2*(k//2) - k + 1 <= 8
     bad = runner.invoke(app, ["solve", "--in", "7", "--out", "9", "--kind", "pool"])
     assert bad.exit_code == 2 and "Traceback" not in bad.stderr
+
+
+# ---- outputs never destroy a file ------------------------------------------------------------------------------
+# (tests/test_fileio.py covers the writer itself; these go through the commands, as root in CI)
+
+def test_output_dash_is_stdout_and_a_table_can_go_to_a_file(runner, small, tmp_path):
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", "-"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["name"] == "Small"
+    table = tmp_path / "table.txt"
+    result = runner.invoke(app, ["summarize", small, "-o", str(table)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "conv1" in table.read_text() and "\x1b" not in table.read_text()  # plain text, no colours
+
+
+def test_a_device_node_is_written_in_place_never_replaced(runner, small, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    node = tmp_path / "null"
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # the numbers of /dev/null
+    for args in (["summarize", small, "-f", "json", "-o", str(node)],
+                 ["verify", small, "--save-weights", str(node), "--save-output", "/dev/null"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert stat.S_ISCHR(node.stat().st_mode) and node.stat().st_rdev == os.makedev(1, 3)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_fifo_is_written_in_place_or_refused_quickly(runner, small, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(fifo)])  # nobody reads it
+    assert result.exit_code == 2 and "no process is reading the FIFO" in result.stderr
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    time.sleep(0.1)  # let the reader open its end
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(fifo)])
+    reader.join(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert json.loads(received[0])["name"] == "Small" and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_new_files_follow_the_umask_and_old_ones_keep_their_mode(runner, small, tmp_path):
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    old.write_text("{}")
+    old.chmod(0o640)
+    previous = os.umask(0o022)
+    try:
+        for target in (new, old):
+            assert runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(target)]).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644 and stat.S_IMODE(old.stat().st_mode) == 0o640
+    assert json.loads(old.read_text())["name"] == "Small"
+
+
+def test_two_outputs_of_one_command_may_not_name_one_file(runner, small, tmp_path):
+    target = tmp_path / "x.npz"
+    result = runner.invoke(app, ["verify", small, "--save-weights", str(target),
+                                 "--save-output", str(tmp_path / "." / "x.npz")])
+    assert result.exit_code == 2 and "are the same file" in result.stderr and not target.exists()
+
+
+def test_an_unwritable_place_is_a_clear_error(runner, small, tmp_path):
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(tmp_path / "no" / "such" / "x.json")])
+    assert result.exit_code == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr

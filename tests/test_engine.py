@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tracemalloc
 import weakref
 
@@ -224,3 +226,45 @@ def test_saved_weights_load_into_pytorch(tmp_path, net):
     state = {k: torch.from_numpy(v) for k, v in np.load(tmp_path / "w.npz").items()}
     state["bn.num_batches_tracked"] = torch.tensor(0)
     model.load_state_dict(state, strict=True)
+
+
+def test_a_spec_whose_weights_need_40_gib_is_refused_at_once_in_little_memory(tmp_path):
+    """The memory guard runs before any weight is made: a 100,000 x 100,000 linear layer (10^10 weights,
+    40 GB as float32) is refused within a second, the process never above 200 MB."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text("input: [100000]\nlayers:\n  - {type: linear, out_features: 100000}\n")
+    probe = (
+        "import time\n"
+        "from cnncalc.cli import app\n"
+        "start = time.perf_counter()\n"
+        "try:\n"
+        f"    app(['verify', {str(spec)!r}, '--max-memory', '16GiB'])\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "seconds = time.perf_counter() - start\n"
+        "# the peak resident size of this process alone (ru_maxrss would include the parent's, inherited on fork)\n"
+        "peak = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "print(code, seconds, peak * 1024)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    code, seconds, peak = result.stdout.split()
+    assert code == "2" and "needs about 37.3 GiB" in result.stderr and "(--max-memory)" in result.stderr
+    assert float(seconds) < 1.0
+    assert int(peak) < 200 * 2**20
+
+
+def test_the_default_memory_limit_is_the_smallest_of_ram_address_space_and_cgroup(monkeypatch):
+    from cnncalc import engine
+    files = {"/proc/meminfo": "MemTotal: 100 kB\nMemAvailable:   8388608 kB\n",  # 8 GiB
+             "/proc/self/status": "VmSize:  1048576 kB\n",  # 1 GiB mapped
+             "/proc/self/cgroup": "0::/box\n",
+             "/sys/fs/cgroup/box/memory.max": f"{6 * 2**30}\n", "/sys/fs/cgroup/box/memory.current": f"{2**30}\n"}
+    monkeypatch.setattr(engine, "_read", lambda path: files.get(path, ""))
+    monkeypatch.setattr(engine.resource, "getrlimit", lambda which: (engine.resource.RLIM_INFINITY,) * 2)
+    assert engine.available_memory() == (5 * 2**30, "the cgroup's memory limit")  # 6 GiB less 1 GiB used
+    monkeypatch.setattr(engine.resource, "getrlimit", lambda which: (4 * 2**30, 4 * 2**30))
+    assert engine.available_memory() == (3 * 2**30, "the address-space limit (ulimit -v)")  # 4 GiB less 1 mapped
+    del files["/sys/fs/cgroup/box/memory.max"]
+    monkeypatch.setattr(engine.resource, "getrlimit", lambda which: (engine.resource.RLIM_INFINITY,) * 2)
+    assert engine.available_memory() == (8 * 2**30, "available RAM")
+    limit, source = engine.default_memory_limit()
+    assert limit == int(0.8 * 8 * 2**30) and source == "80% of available RAM"
