@@ -41,7 +41,7 @@ def assert_caught(output: str, layer: str, kind: str, executed: tuple[int, ...],
 def test_floor_instead_of_ceil_is_caught(spec_file, monkeypatch):
     original = window.window_count
     monkeypatch.setattr(window, "window_count",
-                        lambda size, kernel, stride, pad, dilation=1, ceil_mode=False, explicit=False:
+                        lambda size, kernel, stride, pad, dilation=1, ceil_mode=False:
                         original(size, kernel, stride, pad, dilation, False))
     out = verify(spec_file, "  - {type: maxpool2d, name: pool, kernel_size: 3, stride: 2, ceil_mode: true}\n",
                  "[1, 8, 8]")
@@ -60,8 +60,8 @@ def test_the_ceil_mode_last_window_rule_removed_is_caught(spec_file, monkeypatch
 def test_padding_counted_once_instead_of_twice_is_caught(spec_file, monkeypatch):
     original = window.window_count
     monkeypatch.setattr(window, "window_count",
-                        lambda size, kernel, stride, pad, dilation=1, ceil_mode=False, explicit=False:
-                        original(size, kernel, stride, (pad[0], 0), dilation, ceil_mode, explicit))
+                        lambda size, kernel, stride, pad, dilation=1, ceil_mode=False:
+                        original(size, kernel, stride, (pad[0], 0), dilation, ceil_mode))
     out = verify(spec_file, "  - {type: conv2d, name: conv, out_channels: 2, kernel_size: 3, padding: 1}\n",
                  "[1, 8, 8]")
     assert_caught(out, "conv", "conv2d", (1, 2, 8, 8), (1, 2, 7, 7))

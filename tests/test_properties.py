@@ -563,8 +563,7 @@ def torch_outcome(network: Network, x: np.ndarray):
     - the batch axis or every sample axis is lost, or a sample's result depends on the other samples of
       the batch (softmax, concat or flatten over dim 0): cnncalc layers never mix samples, and every
       shape is [N, *sample] with 1 to 4 sample axes;
-    - add or multiply broadcast inputs of different shapes: the spec's merges need equal shapes;
-    - it gives NaN for a finite input (an average over no input pixels).
+    - add or multiply broadcast inputs of different shapes: the spec's merges need equal shapes.
     """
     modules: dict = {}
 
@@ -596,9 +595,7 @@ def torch_outcome(network: Network, x: np.ndarray):
             y = run(whole)
             if y.numel() == 0:
                 raise Refused("PyTorch returned an empty tensor")
-            if torch.isnan(y).any() and not torch.isnan(whole).any():
-                # an average over no input pixels (a ceil_mode window wholly in padding applied first)
-                raise Refused("PyTorch's result has NaN for a finite input: there is no value to give")
+
             if y.ndim < 2 or y.shape[0] != len(x):
                 raise Refused(f"the result {list(y.shape)} has lost the batch axis or every sample axis")
             if not uses_batch_statistics(network.layers[-1]):

@@ -85,13 +85,29 @@ def _pool(layer, in_shape) -> nn.Module:
     if torch_padding is None:
         padded = _padded_forward(module.forward, padding, kernel, stride, dilation, -math.inf if is_max else 0.0)
         if is_max or include_pad:
-            module.forward = padded
+            pooled = padded
         else:  # average of the zero-padded window sums over the zero-padded count of real pixels
-            module.forward = lambda x: padded(x) / padded(torch.ones_like(x[:, :1]))
+            pooled = lambda x: padded(x) / padded(torch.ones_like(x[:, :1]))  # noqa: E731
+        # padded first, PyTorch sees the end padding as input; cnncalc's ceil_mode still keeps no window that
+        # starts there (PyTorch's own rule for its own padding)
+        module.forward = _ceil_windows_in_input(pooled, padding, kernel, stride, dilation) if layer.ceil_mode \
+            else pooled
     if layer.type == "minpool2d":
         inner = module.forward
         module.forward = lambda x: -inner(-x)
     return module
+
+
+def _ceil_windows_in_input(pool, padding, kernel, stride, dilation):
+    def run(x):
+        y = pool(x)
+        spatial = x.shape[2:]
+        pairs = [_tf_same(n, k, s, d) for n, k, s, d in zip(spatial, kernel, stride, dilation)] \
+            if padding == "same" else [tuple(p) for p in padding]
+        # window i starts at i * S in padded coordinates: keep those that start before the input ends
+        keep = [min(o, math.ceil((n + b) / s)) for o, n, (b, _), s in zip(y.shape[2:], spatial, pairs, stride)]
+        return y[(slice(None), slice(None), *(slice(0, k) for k in keep))]
+    return run
 
 
 class _Fn(nn.Module):

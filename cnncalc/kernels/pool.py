@@ -7,8 +7,7 @@ and the result is returned as an [N, C, *spatial] view.
 
 How many windows there are is read off the padded array: those that fit in it. ceil_mode lets the last window
 run up to stride - 1 elements past the padded end (the padding is extended by that much, and what lies there
-never counts), but keeps only windows that start inside the input or its left padding; padding PyTorch's
-pooling cannot express ('same', or different before and after) is applied first, so there all of it counts.
+never counts), but keeps only windows that start inside the input or its left padding.
 """
 from __future__ import annotations
 
@@ -56,10 +55,7 @@ def _windows(x: np.ndarray, kernel, stride, padding: Padding, dilation, ceil_mod
     xp = pad_spatial(channels_last(x), extended, fill, contiguous=False)
     out = window_counts(xp.shape[1:-1], kernel, stride, dilation)
     if ceil_mode:  # a window starting in the end padding would read no input: PyTorch drops it
-        # padding PyTorch's pooling cannot express is applied first, and then all of it counts as input
-        explicit = isinstance(padding, str) or any(b != a for b, a in pads)
-        ends = [n + b + (a if explicit else 0) for n, (b, a) in zip(sizes, pads)]
-        out = tuple(min(o, -(-end // s)) for o, end, s in zip(out, ends, stride))
+        out = tuple(min(o, -(-(n + b) // s)) for o, n, (b, _), s in zip(out, sizes, pads, stride))
     return xp, out, pads
 
 

@@ -20,8 +20,7 @@ class Advice:
 
 
 def window_advice(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
-                  dilation: Sequence[int], ceil_mode: bool = False, same: bool = False,
-                  explicit: bool = False) -> list[Advice]:
+                  dilation: Sequence[int], ceil_mode: bool = False, same: bool = False) -> list[Advice]:
     """Lost pixels, asymmetric 'same' padding, kernels larger than their input, dropped ceil_mode windows.
     Axes with the same finding are reported together ('on H and W')."""
     found: dict[tuple[str, str, str, str | None], list[str]] = {}
@@ -39,13 +38,10 @@ def window_advice(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[
                  "Use a smaller kernel or dilation here, or downsample less before it.", "kernel_size")
         if ceil_mode:
             last_start = -(-reach // s) * s
-            end, end_text = (n + before + after, f"{n} + {before} + {after}") if explicit else \
-                (n + before, f"{n} + {before}")
-            if reach >= 0 and reach % s and last_start >= end:
-                where = "past the padded input" if explicit else "in the padding"
+            if reach >= 0 and reach % s and last_start >= n + before:
                 note(axis, "ceil-mode-dropped-window",
-                     f"with ceil_mode the last window would start {where} on {{axes}} ({last_start} >= "
-                     f"{end_text}), so PyTorch drops it",
+                     f"with ceil_mode the last window would start in the padding on {{axes}} ({last_start} >= "
+                     f"{n} + {before}), so PyTorch drops it",
                      "Expect one output fewer than ceil() suggests, or lower the padding.", "ceil_mode")
             continue
         lost = (reach % s if reach >= 0 else 0) - after

@@ -53,7 +53,7 @@ class _WindowPool(LayerBase):
     @property
     def explicit_padding(self) -> bool:
         """Padding PyTorch's pooling cannot express ('same', or different before and after) is applied first,
-        then the padded array is pooled (see layers.window)."""
+        then the padded array is pooled (ceil_mode still keeps no window that starts in the end padding)."""
         return self.padding == "same" or (not isinstance(self.padding, str) and
                                           any(b != a for b, a in self.padding))
 
@@ -72,7 +72,7 @@ class _WindowPool(LayerBase):
 
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
-        return (x[0], *W.sliding_output(x[1:], *self.window(x[1:]), self.ceil_mode, self.explicit_padding))
+        return (x[0], *W.sliding_output(x[1:], *self.window(x[1:]), self.ceil_mode))
 
     def extra_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) * prod(self.kernel_size)
@@ -94,11 +94,10 @@ class _WindowPool(LayerBase):
         return (padded + prod(output)) * itemsize
 
     def explain(self, x: Shape) -> list[str]:
-        return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding, self.explicit_padding)
+        return W.explain_window(x[1:], *self.window(x[1:]), self.ceil_mode, self.padding)
 
     def advice(self, x: Shape) -> list[Advice]:
-        return window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same",
-                             explicit=self.explicit_padding)
+        return window_advice(x[1:], *self.window(x[1:]), self.ceil_mode, same=self.padding == "same")
 
 
 class MaxPool(_WindowPool):
@@ -147,16 +146,7 @@ class AvgPool(_WindowPool):
                     raise ShapeError(f"input {axis}={n + b + a} is smaller than kernel_size {k}; PyTorch's "
                                      "avg_pool3d refuses that even when its padding would make room",
                                      field="kernel_size", fix="Use a kernel no larger than the input on every axis.")
-        out = super().output_shape(x)
-        if self.ceil_mode and self.explicit_padding and not self.includes_padding:
-            pads = self.pads(x[1:])
-            for axis, n, o, s, (b, _) in zip(W.SPATIAL_AXES[self.rank], x[1:], out[1:], self.stride, pads):
-                if (o - 1) * s >= n + b:
-                    raise ShapeError(f"with ceil_mode its last window on {axis} starts at {(o - 1) * s}, in the end "
-                                     "padding, so it averages no input pixel (count_include_pad is false)",
-                                     field="ceil_mode", fix="Use ceil_mode: false, less end padding, or "
-                                                            "count_include_pad: true.")
-        return out
+        return super().output_shape(x)
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.pool.avg_pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,

@@ -4,9 +4,8 @@
 
 The effective (dilated) kernel spans D*(F-1)+1 input elements. With ceil_mode PyTorch rounds up and then
 drops the last window when it would start inside the end padding, i.e. when (out-1)*S >= N + P_before.
-Padding that PyTorch's pooling cannot express ('same', or different before and after) is applied first, as
-F.pad does, and the padded array is then pooled: for ceil_mode all of it counts as input
-((out-1)*S >= N + P_before + P_after drops the window).
+The same holds for padding PyTorch's pooling cannot express ('same', or different before and after), which
+is otherwise applied first, as F.pad does: no window that starts in the end padding is ever kept.
 """
 from __future__ import annotations
 
@@ -97,23 +96,22 @@ def axes_text(values: Sequence[int]) -> str:
 
 
 def window_count(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1,
-                 ceil_mode: bool = False, explicit: bool = False) -> int:
-    """How many windows fit; may be < 1 (the caller reports that). `explicit`: the padding is applied
-    before pooling (see the module docstring)."""
+                 ceil_mode: bool = False) -> int:
+    """How many windows fit; may be < 1 (the caller reports that)."""
     before, after = pad
     # may be negative: with ceil_mode PyTorch still allows one window that runs past the input's end
     reach = size + before + after - effective_kernel(kernel, dilation)
     if not ceil_mode:
         return reach // stride + 1
     out = -(-reach // stride) + 1
-    if _drops_last(out, stride, size, pad, explicit):
+    if _drops_last(out, stride, size, pad):
         out -= 1
     return out
 
 
-def _drops_last(out: int, stride: int, size: int, pad: tuple[int, int], explicit: bool) -> bool:
-    """Whether ceil_mode's last window would start in the end padding (past the padded input, if explicit)."""
-    return (out - 1) * stride >= size + pad[0] + (pad[1] if explicit else 0)
+def _drops_last(out: int, stride: int, size: int, pad: tuple[int, int]) -> bool:
+    """Whether ceil_mode's last window would start in the end padding."""
+    return (out - 1) * stride >= size + pad[0]
 
 
 def unread_pixels(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1) -> int | None:
@@ -164,21 +162,19 @@ def _covered(x: int, count: int, run: int, period: int) -> int:
 
 
 def formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int,
-            ceil_mode: bool, result: int, explicit: bool = False) -> str:
+            ceil_mode: bool, result: int) -> str:
     """The output-size rule with the numbers filled in, as shown in errors and `cnncalc explain`."""
     before, after = pad
     pad_text = f"2*{before}" if before == after else f"{before} + {after}"
     rounding = "ceil" if ceil_mode else "floor"
     text = f"{axis}_out = {rounding}(({size} + {pad_text} - {dilation}*({kernel}-1) - 1) / {stride}) + 1"
-    if ceil_mode and result >= 1 and _drops_last(result, stride, size, pad, explicit):
-        text += " (last window would start " + ("past the padded input" if explicit else "in the padding") + \
-            ": dropped)"
+    if ceil_mode and result >= 1 and _drops_last(result, stride, size, pad):
+        text += " (last window would start in the padding: dropped)"
     return f"{text} = {result}"
 
 
 def explain_window(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
-                   dilation: Sequence[int], ceil_mode: bool = False, padding: object = None,
-                   explicit: bool = False) -> list[str]:
+                   dilation: Sequence[int], ceil_mode: bool = False, padding: object = None) -> list[str]:
     """The output-size rule per axis with numbers, after how 'same' padding was resolved."""
     lines = []
     axes = SPATIAL_AXES[len(sizes)]
@@ -187,18 +183,17 @@ def explain_window(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence
             lines.append(f"padding 'same' on {axis}: total = max((ceil({n}/{s}) - 1)*{s} + {effective_kernel(k, d)} "
                          f"- {n}, 0) = {before + after} -> {before} before, {after} after")
     for axis, n, k, s, p, d in zip(axes, sizes, kernel, stride, pads, dilation):
-        lines.append(formula(axis, n, k, s, p, d, ceil_mode, window_count(n, k, s, p, d, ceil_mode, explicit),
-                             explicit))
+        lines.append(formula(axis, n, k, s, p, d, ceil_mode, window_count(n, k, s, p, d, ceil_mode)))
     return lines
 
 
 def sliding_output(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: PadPairs,
-                   dilation: Sequence[int], ceil_mode: bool = False, explicit: bool = False) -> tuple[int, ...]:
+                   dilation: Sequence[int], ceil_mode: bool = False) -> tuple[int, ...]:
     """Output spatial sizes; a ShapeError quoting the formula when an axis would be smaller than 1."""
     axes = SPATIAL_AXES[len(sizes)]
     out = []
     for axis, n, k, s, p, d in zip(axes, sizes, kernel, stride, pads, dilation):
-        count = window_count(n, k, s, p, d, ceil_mode, explicit)
+        count = window_count(n, k, s, p, d, ceil_mode)
         if count < 1:
             span = effective_kernel(k, d)
             numerator = n + p[0] + p[1] - span

@@ -1,4 +1,6 @@
 """Pooling rules, worked by hand; ceil_mode follows PyTorch (the last window may not start in the padding)."""
+import math
+
 import pytest
 
 from cnncalc.errors import ShapeError
@@ -62,3 +64,45 @@ def test_global_pool(kind, keepdims, in_shape, out_shape, flops):
     layer = make(kind, keepdims=keepdims)
     assert layer.output_shape(in_shape) == out_shape
     assert layer.flops(in_shape) == flops
+
+
+# ---- padding PyTorch's pooling cannot express is applied first ---------------------------------------------
+
+@pytest.mark.parametrize("padding, out_w", [
+    # PyTorch's own padding 1: ceil((2 + 2 - 2)/2) + 1 = 2; window 1 starts at 2 < 2 + 1: kept
+    ([[0, 0], [1, 1]], 2),
+    # [0, 1] differs, so it is applied first: ceil((3 - 2)/2) + 1 = 2, but window 1 starts at 2, where the
+    # input ends (2 + 0): it would see only padding, and ceil_mode keeps no window that starts in the padding
+    ([[0, 0], [0, 1]], 1),
+    ([[0, 0], [1, 0]], 2),  # ceil((3 - 2)/2) + 1 = 2; window 1 starts at 2 < 2 + 1: kept
+])
+def test_ceil_mode_keeps_no_window_that_starts_in_the_end_padding(padding, out_w):
+    layer = make("maxpool2d", kernel_size=2, stride=2, padding=padding, ceil_mode=True)
+    assert layer.output_shape((1, 1, 2))[2] == out_w
+
+
+def test_ceil_mode_drops_a_window_in_pytorchs_own_padding():
+    # PyTorch's padding 1 on W = 1: ceil((1 + 2 - 2)/2) + 1 = 2, window 1 starts at 2 >= 1 + 1: dropped
+    assert make("maxpool1d", kernel_size=2, stride=2, padding=1, ceil_mode=True).output_shape((1, 1)) == (1, 1)
+
+
+def test_avgpool3d_smaller_than_its_kernel_is_refused_unless_padding_comes_first():
+    with pytest.raises(ShapeError, match="smaller than kernel_size 2"):
+        make("avgpool3d", kernel_size=[1, 1, 2], padding=[0, 0, 1]).output_shape((1, 1, 1, 1))
+    same = make("avgpool3d", kernel_size=[1, 1, 2], padding="same")
+    assert same.output_shape((1, 1, 1, 1)) == (1, 1, 1, 1)  # padded to 2 first, as F.pad then avg_pool3d
+
+
+def test_a_one_d_adaptive_pool_needs_a_size():
+    with pytest.raises(ValueError, match="null keeps an axis only in 2-D and 3-D"):
+        make("adaptive_avgpool1d", output_size=[None])
+
+
+@pytest.mark.parametrize("n, out", [(7, 3), (5, 7), (6, 3), (10**12, 999_999_999_989), (1, 10**12)])
+def test_adaptive_window_sums_and_widths_in_closed_form(n, out):
+    from cnncalc.layers.pool import widest_window, window_total
+    if out <= 10**4:  # worked out window by window
+        lengths = [-(-(i + 1) * n // out) - (i * n // out) for i in range(out)]
+        assert (window_total(n, out), widest_window(n, out)) == (sum(lengths), max(lengths))
+    layer = make("adaptive_avgpool1d", output_size=out)
+    assert layer.flops((1, n)) == window_total(n, out) == n + out - math.gcd(n, out)
