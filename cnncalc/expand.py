@@ -16,7 +16,7 @@ from cnncalc.arith import evaluate
 from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
-from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_LAYERS
+from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_TITLE
 from cnncalc.yamlmarks import Mark, MarkedDict, MarkedList
 
 # dot-separated parts of letters, digits, '_' and '-': a PyTorch module path ('layer1.0.conv1')
@@ -74,6 +74,7 @@ class Expander:
         name = data.get("name", Path(self.file).stem)
         if not isinstance(name, str):
             self.errors.append(self.error("`name` must be text", data.mark_of("name")))
+        name = shown_text(str(name), MAX_TITLE)  # shown in titles: one short line, control characters escaped
         self.blocks = self.read_blocks(data.get("blocks"), data.mark_of("blocks"))
         layers = data.get("layers")
         if not isinstance(layers, MarkedList) or not layers:

@@ -13,3 +13,4 @@ MAX_LAYERS = 10_000      # layers a spec expands to
 MAX_BLOCK_DEPTH = 16     # blocks used inside blocks
 MAX_EXPRESSION = 1_000   # characters of one `${...}` expression
 MAX_OPTION = 10_000      # characters of one command-line value (--set, --input, --columns, ...)
+MAX_TITLE = 200          # characters of a network's name, as shown in titles
