@@ -13,7 +13,7 @@ import typer
 from rich.console import Console, RenderableType
 
 from cnncalc import __version__
-from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors, printable, shown_text
+from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors, printable, shown, shown_text
 from cnncalc.limits import MAX_INT, MAX_OPTION
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -191,6 +191,13 @@ def summarize(
 MAX_SEED = 2**64 - 1
 
 
+def refuse_empty(options: dict[str, str | None]) -> None:
+    """An option given as '' is a mistake (an unset shell variable, say), not a request for the default."""
+    for option, value in options.items():
+        if value is not None and not value.strip():
+            raise CnnCalcError(f"{option} is empty", fix=f"Give {option} a value, or leave it out.")
+
+
 def check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
         raise CnnCalcError(f"--seed must be an integer from 0 to 2^64 - 1; got {seed}", fix="Use e.g. --seed 0.")
@@ -243,6 +250,8 @@ def verify(
     from cnncalc.fileio import check_distinct
     from cnncalc.verify_report import verification_json, verification_renderable
     require_format(format, "verify", "table", "json")
+    refuse_empty({"--input": input_arg, "--weights": weights, "--save-weights": save_weights,
+                  "--save-output": save_output, "--max-memory": max_memory})
     engine.check_dtype(dtype)
     check_seed(seed)
     check_distinct({"--save-weights": save_weights, "--save-output": save_output})
@@ -325,6 +334,7 @@ def diff(
     """Align two specs layer by layer: where shapes, params, MACs, receptive field and memory differ."""
     from cnncalc.analyze import analyze
     from cnncalc.diff import compare, diff_json, diff_markdown, diff_renderable
+    refuse_empty({"B": spec_b, "--input": input_shape})
     second = spec_b or spec_a
     if spec_b is None and not overrides:
         raise CnnCalcError("diff needs a second spec or some --set overrides",
@@ -355,7 +365,8 @@ def sweep(
     from cnncalc.sweep import sweep_json, sweep_markdown, sweep_renderable
     batch_sizes = parse_ints(batches, "--batch")
     if not batch_sizes:
-        raise CnnCalcError(f"--batch '{shown_text(batches)}' is not a list of numbers", fix="Write e.g. --batch 1,8,32.")
+        raise CnnCalcError(f"--batch '{shown_text(batches)}' is not a list of whole numbers up to {MAX_INT:,}",
+                           fix="Write e.g. --batch 1,8,32.")
     network = load_network(spec, None, overrides)
     points = sweep_points(network, [parse_shape(s) for s in inputs or []], batch_sizes, dtype, optimizer)
     render(format, "sweep", table=lambda: sweep_renderable(points), json=lambda: sweep_json(points),
@@ -382,7 +393,8 @@ def solve(
     args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
                 dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
     if not 1 <= limit <= MAX_INT:
-        raise CnnCalcError(f"--limit must be at least 1; got {limit}", fix="Use e.g. --limit 10.")
+        raise CnnCalcError(f"--limit must be a whole number from 1 to {MAX_INT:,}; got {shown(limit)}",
+                           fix="Use e.g. --limit 10.")
     if layers == 1:
         every = solver.solve_layer(size_in, size_out, kind, **args)
         found = every[:limit]

@@ -321,7 +321,9 @@ def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer
         own = by_layer.get(layer.name, {})
         start = time.perf_counter()
         try:
-            y = layer.forward(own, *(live[name] for name in layer.inputs))
+            # overflow and invalid values are results here (verify counts the NaN and Inf), not warnings
+            with np.errstate(all="ignore"):
+                y = layer.forward(own, *(live[name] for name in layer.inputs))
         except ValueError as err:
             raise KernelFailure(layer, str(err)) from None
         seconds = time.perf_counter() - start

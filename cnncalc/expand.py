@@ -108,7 +108,8 @@ class Expander:
             self.errors.append(self.error("`outputs` must be a list of layer names", data.mark_of("outputs")))
             return ()
         return tuple(self.resolve(n, top, data["outputs"].mark_of(i) if isinstance(data["outputs"], MarkedList)
-                                  else data.mark_of("outputs"), None, set()) or "" for i, n in enumerate(names))
+                                  else data.mark_of("outputs"), None, set(), "outputs") or ""
+                     for i, n in enumerate(names))
 
     def read_blocks(self, blocks: Any, mark: Mark) -> dict[str, MarkedDict]:
         if blocks is None:
@@ -220,13 +221,15 @@ class Expander:
         self.global_names.add(full)
         return full
 
-    def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set) -> str | None:
+    def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set,
+                field: str = "inputs") -> str | None:
+        """The global name a layer's `inputs` entry (or a top-level `outputs` entry) refers to."""
         if name == NETWORK_INPUT:
             return scope.input
         if not isinstance(name, str):
-            self.errors.append(self.error(f"`inputs` lists layer names; got {shown(name)}", mark,
-                                          "Write e.g. `inputs: [conv1, input]`.", layer=layer, via=scope.via,
-                                          field_name="inputs"))
+            self.errors.append(self.error(f"`{field}` lists layer names; got {shown(name)}", mark,
+                                          f"Write e.g. `{field}: [conv1, input]`.", layer=layer, via=scope.via,
+                                          field_name=None if field == "outputs" else field))
             return None
         if name in scope.names:
             return scope.names[name]
@@ -238,7 +241,8 @@ class Expander:
             fix = did_you_mean(name, [*scope.names, NETWORK_INPUT]) + \
                 "`inputs` names earlier layers" + (" of this block" if scope.args is not None else "") + \
                 f", or `{NETWORK_INPUT}`" + (" (the block's input)." if scope.args is not None else ".")
-        self.errors.append(self.error(why, mark, fix, layer=layer, via=scope.via, field_name="inputs"))
+        self.errors.append(self.error(why, mark, fix, layer=layer, via=scope.via,
+                                      field_name=None if field == "outputs" else field))
         return None
 
     def resolve_inputs(self, entry: MarkedDict, scope: _Scope, layer: str | None, later: set) -> list[str] | None:
@@ -292,10 +296,12 @@ class Expander:
                 activation = None
             elif not isinstance(activation, str) or canonical_type(activation) not in KINDS \
                     or KINDS[canonical_type(activation)].category != "activation":
+                activations = [k for k, c in KINDS.items() if c.category == "activation"]
                 self.errors.append(self.error(f"unknown activation {shown(activation)}", entry.mark_of("activation"),
-                                              did_you_mean(str(activation), [k for k, c in KINDS.items()
-                                                                            if c.category == "activation"]),
-                                              layer=entry.get("name"), kind=kind, via=scope.via))
+                                              did_you_mean(str(activation), activations) +
+                                              f"Activations: {', '.join(activations)}.",
+                                              layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
+                                              kind=kind, via=scope.via, field_name="activation"))
                 return
         for i, local in enumerate(self.instance_names(entry, scope, repeat, kind)):
             full = self.check_name(local, scope, entry.mark_of("name"), kind)
@@ -342,7 +348,12 @@ class Expander:
 
     def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
         block_name = entry["block"]
-        if not isinstance(block_name, str) or block_name not in self.blocks:
+        if not isinstance(block_name, str):
+            self.errors.append(self.error(f"`block` must be a block's name; got {shown(block_name)}",
+                                          entry.mark_of("block"), f"Blocks defined: {', '.join(self.blocks) or 'none'}.",
+                                          via=scope.via))
+            return
+        if block_name not in self.blocks:
             self.errors.append(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
                                           did_you_mean(block_name, self.blocks) +
                                           f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
@@ -406,11 +417,11 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
     out = []
     for field_name, errs in by_field.items():
         mark = origin.field_marks.get(field_name, origin.mark)
-        first = next((e for e in errs if not e["type"].endswith("_type")), errs[0])
+        first = min(errs, key=_error_rank)  # a bound broken says more than "not the literal 'same'"
         if first["type"] == "extra_forbidden":
             message = f"unknown field '{shown_text(str(field_name))}'"
             fix = did_you_mean(field_name, allowed + list(FIELD_ALIASES)) + \
-                f"{kind} takes: {', '.join(allowed)}."
+                (f"{kind} takes: {', '.join(allowed)}." if allowed else f"{kind} takes no fields.")
         elif first["type"] == "missing":
             message, fix = f"missing required field '{shown_text(str(field_name))}'", f"Add `{field_name}:` to the layer."
         else:
@@ -419,12 +430,22 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
             given = fields.get(field_name, first["input"])
             message = f"{text}; got {shown(given)}" if "got" not in text and field_name else text
             fix = f"See `cnncalc layers {kind}`."
-            if first["type"] == "float_type" and isinstance(given, str) and _reads_as_number(given):
-                fix = f"YAML reads {shown_text(given)} as text, not a number: write it with a dot and a signed " \
-                      f"exponent, e.g. 1.0e+3. " + fix
+            if first["type"] in ("float_type", "int_type") and isinstance(given, str) and _reads_as_number(given):
+                fix = (f"YAML reads {shown_text(given)} as text: write it with a dot, e.g. 1.0e+3. "
+                       if _YAML_TEXT_NUMBER.fullmatch(given) else "It is in quotes, so it is text: remove them. ") + fix
         out.append(SpecError(message, fix=fix, field=field_name or None,
                              where=Where(file, mark[0], mark[1], name, kind, origin.via)))
     return out
+
+
+_YAML_TEXT_NUMBER = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")  # 1e300: a number to Python, text to YAML 1.1
+
+
+def _error_rank(error: dict) -> int:
+    """Which of pydantic's errors for a field (one per member of a union) to show: a broken bound or a
+    custom check first, then 'not one of the words', then 'not the right type'."""
+    kind = error["type"]
+    return 2 if kind.endswith("_type") else 1 if kind == "literal_error" else 0
 
 
 def _reads_as_number(text: str) -> bool:

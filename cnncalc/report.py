@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
-from cnncalc.errors import CnnCalcError
+from cnncalc.errors import CnnCalcError, shown_text
 from cnncalc.layers import Shape
 from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.units import human, human_bytes, number, shape_text
@@ -65,14 +65,16 @@ def _count(n: int) -> str:
 def choose_columns(extra: str | None) -> list[str]:
     """The default columns plus any named in `--columns a,b` ('all' for every column)."""
     columns = list(DEFAULT_COLUMNS)
-    if not extra:
+    if extra is None:
         return columns
     wanted = [c.strip() for c in extra.split(",") if c.strip()]
+    if not wanted:
+        raise CnnCalcError(f"--columns '{shown_text(extra)}' names no column", fix=f"Choose from: {', '.join(COLUMNS)}, or 'all'.")
     if wanted == ["all"]:
         return list(COLUMNS)
     for column in wanted:
         if column not in COLUMNS:
-            raise CnnCalcError(f"unknown column '{column}' in --columns",
+            raise CnnCalcError(f"unknown column '{shown_text(column)}' in --columns",
                                fix=f"Choose from: {', '.join(COLUMNS)}, or 'all'.")
         if column not in columns:
             columns.append(column)

@@ -33,6 +33,9 @@ def bundled_names() -> list[str]:
 
 def locate(spec: str) -> tuple[Path, bool]:
     """A spec argument as a path, and whether it is a bundled spec (a bundled name with no such file here)."""
+    if not spec.strip():
+        raise SpecError("no spec given (the name is empty)", fix="Give a path to a YAML spec, or a bundled name: "
+                                                                 f"{', '.join(bundled_names())}.")
     path = Path(spec)
     if path.is_file():
         return path, False
@@ -107,7 +110,8 @@ def apply_overrides(network: Network, assignments: list[str]) -> Network:
         if field_name in ("type", "name", "inputs") or field_name not in cls.model_fields:
             allowed = [f for f in cls.model_fields if f not in ("type", "name", "inputs")]
             raise SpecError(f"--set '{text}': {layer.kind} has no field '{field_name}'",
-                            fix=did_you_mean(field_name, allowed) + f"{layer.kind} takes: {', '.join(allowed)}.")
+                            fix=did_you_mean(field_name, allowed) + (f"{layer.kind} takes: {', '.join(allowed)}."
+                                                                     if allowed else f"{layer.kind} takes no fields."))
         changes.setdefault(layer_name, {})[field_name] = value
         given.setdefault(layer_name, []).append(text)
     new_layers = []
