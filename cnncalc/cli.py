@@ -10,7 +10,10 @@ from enum import Enum
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich.console import Console, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from cnncalc import __version__
 from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors, printable, shown, shown_text
@@ -62,7 +65,22 @@ def plain_text(renderable: RenderableType) -> str:
 
 
 def _unwrapped_width(renderable: RenderableType) -> int:
+    """The width at which nothing wraps. Tables get fixed column widths first (the longest cell of each, all
+    cells being one line), so that Rich need not measure every cell, twice, to find what is known."""
+    for table in _tables(renderable):
+        for column in table.columns:
+            cells = [column.header, *column._cells]
+            if column.width is None and all(isinstance(c, (str, Text)) and "\n" not in str(c) for c in cells):
+                column.width = max(cell_len(str(c)) if isinstance(c, str) else c.cell_len for c in cells)
     return max(80, Console(width=10_000).measure(renderable).maximum)
+
+
+def _tables(renderable: RenderableType) -> list[Table]:
+    if isinstance(renderable, Table):
+        return [renderable]
+    if isinstance(renderable, Group):
+        return [table for part in renderable.renderables for table in _tables(part)]
+    return []
 
 
 def require_format(format: Format, command: str, *offered: str) -> None:
