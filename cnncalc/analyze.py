@@ -8,7 +8,7 @@ from typing import Iterator
 from cnncalc.errors import CnnCalcError, ShapeError, shown, shown_text
 from cnncalc.limits import MAX_DIM, MAX_INT
 from cnncalc.layers import LayerBase, ParamCount, Shape
-from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.layers.receptive_field import ReceptiveField, tracked
 from cnncalc.units import shape_text
 from cnncalc.network import NETWORK_INPUT, Network
 
@@ -30,6 +30,7 @@ class Row:
     bias_flops: int                  # part of `flops`: bias adds of conv/linear layers
     output_bytes: int
     receptive_field: ReceptiveField | None  # None where it stops being defined (after flatten, linear, ...)
+    #                                         or its numbers leave any input's scale (`tracked`)
 
     @property
     def name(self) -> str:
@@ -149,7 +150,7 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer:
             params = layer.params(*ins)
             macs = layer.macs(*ins)
             extra = layer.extra_flops(*ins)
-            field_ = layer.receptive_field(tuple(fields[name] for name in layer.inputs), *ins)
+            field_ = tracked(layer.receptive_field(tuple(fields[name] for name in layer.inputs), *ins))
         except ShapeError as err:
             raise err.at(network.where(layer, err.field)) from None
         shapes[layer.name] = out

@@ -135,15 +135,19 @@ def load_network(spec: str, input_shape: str | None, overrides: list[str] | None
     return network
 
 
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnncalc {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for user errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=print_version)] = False,
 ) -> None:
     _state["debug"] = debug
-    if version:
-        typer.echo(f"cnncalc {__version__}")
-        raise typer.Exit()
 
 
 SpecArg = Annotated[str, typer.Argument(help="A YAML spec file, or the name of a bundled spec (see `cnncalc zoo`).")]

@@ -7,7 +7,10 @@ Alignment (`align`) keeps both networks' order:
    its neighbours is shown as removed in A and added in B rather than paired out of order).
 2. In each gap between name-paired layers, the remaining layers are paired by kind (a `SequenceMatcher`
    over the kind sequences): a renamed layer of the same kind is one pair; layers left over are one-sided,
-   removed (only in A) or added (only in B). Within a gap, removed layers are listed before added ones.
+   removed (only in A) or added (only in B). Within a gap, removed layers are listed before added ones. A gap
+   longer than KIND_WINDOW layers on either side is cut into that many proportional windows, each aligned on
+   its own: SequenceMatcher's work grows with the product of the two lengths (kinds repeat a lot), so this
+   keeps a diff of two large, differently named networks to seconds.
 
 Every number here is computed from the two `Summary` objects; percentages are exact `Fraction`s of A's
 value (None when A's value is 0 and B's is not).
@@ -27,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
+from cnncalc.errors import shown_text
 from cnncalc.layers import Shape
 from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.report import markdown_table, rf_dict, rf_text
@@ -34,6 +38,8 @@ from cnncalc.units import human, human_bytes, number, shape_text
 from cnncalc.network import NETWORK_INPUT
 
 SCHEMA_VERSION = 1
+MAX_LABEL = 300  # characters of a side's label in headlines and titles
+KIND_WINDOW = 1_000  # layers per side that one by-kind alignment takes at once (quadratic within a window)
 T = TypeVar("T")
 
 # a layer's configuration for comparison: every field but where it sits in the network
@@ -82,6 +88,12 @@ def _align_by_kind(rows_a: list[Row], rows_b: list[Row]) -> list[Pair]:
         return ([Pair(ra, rb) for ra, rb in zip(rows_a[:head], rows_b[:head])]
                 + _align_by_kind(rows_a[head:end_a], rows_b[head:end_b])
                 + [Pair(ra, rb) for ra, rb in zip(rows_a[end_a:], rows_b[end_b:])])
+    longest = max(len(rows_a), len(rows_b))
+    if longest > KIND_WINDOW:
+        windows = -(-longest // KIND_WINDOW)
+        return [pair for k in range(windows)
+                for pair in _align_by_kind(rows_a[len(rows_a) * k // windows:len(rows_a) * (k + 1) // windows],
+                                           rows_b[len(rows_b) * k // windows:len(rows_b) * (k + 1) // windows])]
     matcher = SequenceMatcher(None, [r.kind for r in rows_a], [r.kind for r in rows_b], autojunk=False)
     pairs: list[Pair] = []
     for tag, a1, a2, b1, b2 in matcher.get_opcodes():
@@ -333,11 +345,13 @@ def _labels(a: Summary, b: Summary) -> tuple[str, str]:
 
 def compare(a: Summary, b: Summary, label_a: str | None = None, label_b: str | None = None) -> Comparison:
     """Align A and B and compute every per-layer and total difference. Labels default to the networks'
-    names, or their files when the names are equal, or 'A' and 'B'."""
+    names, or their files when the names are equal, or 'A' and 'B'; they are kept printable and short (a
+    label given by the CLI holds every --set text)."""
     default_a, default_b = _labels(a, b)
     pairs = align(a, b)
     b_to_a = {NETWORK_INPUT: NETWORK_INPUT, **{p.b.name: p.a.name for p in pairs if p.a and p.b}}
-    return Comparison(a=a, b=b, label_a=label_a or default_a, label_b=label_b or default_b,
+    return Comparison(a=a, b=b, label_a=shown_text(label_a or default_a, MAX_LABEL),
+                      label_b=shown_text(label_b or default_b, MAX_LABEL),
                       differences=tuple(difference(p, b_to_a) for p in pairs),
                       totals={key: TotalChange(get(a), get(b)) for key, (_, _, get) in TOTALS.items()})
 

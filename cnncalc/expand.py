@@ -16,7 +16,7 @@ from cnncalc.arith import evaluate
 from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
-from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_TITLE
+from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
 from cnncalc.yamlmarks import Mark, MarkedDict, MarkedList
 
 # dot-separated parts of letters, digits, '_' and '-': a PyTorch module path ('layer1.0.conv1')
@@ -59,6 +59,15 @@ class Expander:
         return SpecError(message, fix=fix, field=field_name,
                          where=Where(self.file, line, col, layer, kind, via))
 
+    def add(self, *errors: CnnCalcError) -> None:
+        """Collect errors to report together; past MAX_ERRORS stop there (a spec of a million bad entries
+        took minutes to report, and nobody reads that far)."""
+        self.errors.extend(errors)
+        if len(self.errors) > MAX_ERRORS:
+            stop = SpecError(f"stopped after {MAX_ERRORS} errors", where=Where(self.file),
+                             fix="Fix these first; any others are shown then.")
+            raise_all(self.errors[:MAX_ERRORS] + [stop])
+
     # ---- top level ----
     def network(self, data: Any) -> Network:
         if not isinstance(data, MarkedDict):
@@ -67,13 +76,13 @@ class Expander:
                              "Start from a bundled spec: `cnncalc zoo` lists them.")
         for key in data:
             if key not in TOP_LEVEL_KEYS:
-                self.errors.append(self.error(f"unknown top-level key '{shown_text(str(key))}'", data.key_mark(key),
-                                              did_you_mean(key, TOP_LEVEL_KEYS) +
-                                              f"A spec has: {', '.join(TOP_LEVEL_KEYS)}."))
+                self.add(self.error(f"unknown top-level key '{shown_text(str(key))}'", data.key_mark(key),
+                                    did_you_mean(key, TOP_LEVEL_KEYS) +
+                                    f"A spec has: {', '.join(TOP_LEVEL_KEYS)}."))
         input_shape = self.input_shape(data)
         name = data.get("name", Path(self.file).stem)
         if not isinstance(name, str):
-            self.errors.append(self.error("`name` must be text", data.mark_of("name")))
+            self.add(self.error("`name` must be text", data.mark_of("name")))
         name = shown_text(str(name), MAX_TITLE)  # shown in titles: one short line, control characters escaped
         self.blocks = self.read_blocks(data.get("blocks"), data.mark_of("blocks"))
         layers = data.get("layers")
@@ -91,7 +100,7 @@ class Expander:
     def input_shape(self, data: MarkedDict) -> Shape:
         shape = data.get("input")
         if not is_sample_shape(shape):
-            self.errors.append(self.error(
+            self.add(self.error(
                 f"`input` must be one sample's shape, channels first: 1 to 4 positive integers; got {shown(shape)}",
                 data.mark_of("input") if "input" in data else data.mark,
                 "Write e.g. `input: [3, 224, 224]` (no batch axis: use --batch)."))
@@ -105,7 +114,7 @@ class Expander:
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, list) or not names:
-            self.errors.append(self.error("`outputs` must be a list of layer names", data.mark_of("outputs")))
+            self.add(self.error("`outputs` must be a list of layer names", data.mark_of("outputs")))
             return ()
         return tuple(self.resolve(n, top, data["outputs"].mark_of(i) if isinstance(data["outputs"], MarkedList)
                                   else data.mark_of("outputs"), None, set(), "outputs") or ""
@@ -115,22 +124,32 @@ class Expander:
         if blocks is None:
             return {}
         if not isinstance(blocks, MarkedDict):
-            self.errors.append(self.error("`blocks` must map block names to {args, layers}", mark))
+            self.add(self.error("`blocks` must map block names to {args, layers}", mark))
             return {}
         good = {}
         for name, block in blocks.items():
             where = blocks.mark_of(name)
+            if not isinstance(name, str):
+                self.add(self.error(f"a block's name must be text; got {shown(name)}", blocks.key_mark(name),
+                                    "Write e.g. `blocks: {bottleneck: {args: {...}, layers: [...]}}`."))
+                continue
             if not isinstance(block, MarkedDict) or not isinstance(block.get("layers"), MarkedList):
-                self.errors.append(self.error(f"block '{shown_text(str(name))}' needs a `layers` list", where,
-                                              "Write `name: {args: {...}, layers: [...]}`."))
+                self.add(self.error(f"block '{shown_text(str(name))}' needs a `layers` list", where,
+                                    "Write `name: {args: {...}, layers: [...]}`."))
                 continue
             extra = set(block) - {"args", "layers"}
             if extra:
-                self.errors.append(self.error(f"block '{shown_text(str(name))}' has unknown key(s) {sorted(extra)}", where,
-                                              "A block has only `args` and `layers`."))
+                self.add(self.error(f"block '{shown_text(str(name))}' has unknown key(s) "
+                                    f"{shown(sorted(extra, key=str))}", where,
+                                    "A block has only `args` and `layers`."))
             if not isinstance(block.get("args", {}), dict):
-                self.errors.append(self.error(f"block '{shown_text(str(name))}': `args` must map names to defaults "
-                                              "(null for a required argument)", block.mark_of("args")))
+                self.add(self.error(f"block '{shown_text(str(name))}': `args` must map names to defaults "
+                                    "(null for a required argument)", block.mark_of("args")))
+                continue
+            odd = [k for k in block.get("args") or {} if not isinstance(k, str)]
+            if odd:
+                self.add(self.error(f"block '{shown_text(name)}': argument names must be text; got {shown(odd[0])}",
+                                    block["args"].key_mark(odd[0]), "Write e.g. `args: {mid: null, stride: 1}`."))
                 continue
             good[name] = block
         return good
@@ -163,12 +182,12 @@ class Expander:
                 entry = MarkedDict(type=entry)
                 entry.mark, entry.value_marks = mark, {"type": mark}
             if not isinstance(entry, MarkedDict):
-                self.errors.append(self.error(f"a layer must be a mapping or a type name; got {shown(entry)}", mark,
-                                              "Write e.g. `{type: relu}` or `relu`.", via=scope.via))
+                self.add(self.error(f"a layer must be a mapping or a type name; got {shown(entry)}", mark,
+                                    "Write e.g. `{type: relu}` or `relu`.", via=scope.via))
                 continue
             if "name" in entry and not isinstance(entry["name"], str):
-                self.errors.append(self.error(f"`name` must be text; got {shown(entry['name'])}",
-                                              entry.mark_of("name"), "Write e.g. `name: conv1`.", via=scope.via))
+                self.add(self.error(f"`name` must be text; got {shown(entry['name'])}",
+                                    entry.mark_of("name"), "Write e.g. `name: conv1`.", via=scope.via))
                 continue
             if isinstance(entry.get("name"), str):
                 later_names.discard(entry["name"])
@@ -176,18 +195,18 @@ class Expander:
                 try:
                     entry = substitute(entry, scope.args)
                 except _SubstitutionError as err:
-                    self.errors.append(self.error(str(err), err.mark, "Declare it under the block's `args`.",
-                                                  via=scope.via))
+                    self.add(self.error(str(err), err.mark, "Declare it under the block's `args`.",
+                                        via=scope.via))
                     continue
             elif "block" not in entry and _has_reference(entry):
-                self.errors.append(self.error("`$` arguments can only be used inside a block's layers",
-                                              entry.mark, "Move this layer into a block, or write the value.",
-                                              via=scope.via))
+                self.add(self.error("`$` arguments can only be used inside a block's layers",
+                                    entry.mark, "Move this layer into a block, or write the value.",
+                                    via=scope.via))
                 continue
             repeat = entry.get("repeat", 1)
             if type(repeat) is not int or repeat < 1:
-                self.errors.append(self.error(f"`repeat` must be a positive integer; got {shown(repeat)}",
-                                              entry.mark_of("repeat"), via=scope.via))
+                self.add(self.error(f"`repeat` must be a positive integer; got {shown(repeat)}",
+                                    entry.mark_of("repeat"), via=scope.via))
                 continue
             if "block" in entry:
                 self.expand_block_use(entry, scope, repeat, later_names)
@@ -209,14 +228,19 @@ class Expander:
 
     def check_name(self, local: str, scope: _Scope, mark: Mark, kind: str | None) -> str | None:
         if not NAME_PATTERN.fullmatch(local):
-            self.errors.append(self.error(f"invalid name '{shown_text(str(local))}'", mark,
-                                          "Use letters, digits, '_', '-' and '.' only.", via=scope.via))
+            self.add(self.error(f"invalid name '{shown_text(str(local))}'", mark,
+                                "Use letters, digits, '_', '-' and '.' only.", via=scope.via))
             return None
         full = scope.prefix + local
+        if len(full) > MAX_NAME:
+            self.add(self.error(f"the name '{shown_text(full)}' is longer than {MAX_NAME} characters", mark,
+                                "Use a shorter name (PyTorch module paths are a few dozen characters).",
+                                via=scope.via))
+            return None
         if full in self.global_names:
             reason = "is reserved for the network input" if full == NETWORK_INPUT else "is used twice"
-            self.errors.append(self.error(f"the name '{shown_text(str(full))}' {reason}", mark, "Give each layer its own name.",
-                                          layer=full, kind=kind, via=scope.via))
+            self.add(self.error(f"the name '{shown_text(str(full))}' {reason}", mark, "Give each layer its own name.",
+                                layer=full, kind=kind, via=scope.via))
             return None
         self.global_names.add(full)
         return full
@@ -227,9 +251,9 @@ class Expander:
         if name == NETWORK_INPUT:
             return scope.input
         if not isinstance(name, str):
-            self.errors.append(self.error(f"`{field}` lists layer names; got {shown(name)}", mark,
-                                          f"Write e.g. `{field}: [conv1, input]`.", layer=layer, via=scope.via,
-                                          field_name=None if field == "outputs" else field))
+            self.add(self.error(f"`{field}` lists layer names; got {shown(name)}", mark,
+                                f"Write e.g. `{field}: [conv1, input]`.", layer=layer, via=scope.via,
+                                field_name=None if field == "outputs" else field))
             return None
         if name in scope.names:
             return scope.names[name]
@@ -241,8 +265,8 @@ class Expander:
             fix = did_you_mean(name, [*scope.names, NETWORK_INPUT]) + \
                 "`inputs` names earlier layers" + (" of this block" if scope.args is not None else "") + \
                 f", or `{NETWORK_INPUT}`" + (" (the block's input)." if scope.args is not None else ".")
-        self.errors.append(self.error(why, mark, fix, layer=layer, via=scope.via,
-                                      field_name=None if field == "outputs" else field))
+        self.add(self.error(why, mark, fix, layer=layer, via=scope.via,
+                            field_name=None if field == "outputs" else field))
         return None
 
     def resolve_inputs(self, entry: MarkedDict, scope: _Scope, layer: str | None, later: set) -> list[str] | None:
@@ -252,8 +276,8 @@ class Expander:
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, list) or not names:
-            self.errors.append(self.error(f"`inputs` must be a list of layer names; got {shown(names)}",
-                                          entry.mark_of("inputs"), layer=layer, via=scope.via))
+            self.add(self.error(f"`inputs` must be a list of layer names; got {shown(names)}",
+                                entry.mark_of("inputs"), layer=layer, via=scope.via))
             return None
         marks = entry["inputs"] if isinstance(entry["inputs"], MarkedList) else None
         resolved = [self.resolve(n, scope, marks.mark_of(i) if marks else entry.mark_of("inputs"), layer, later)
@@ -263,19 +287,19 @@ class Expander:
     def expand_layer(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
         spelled = entry.get("type")
         if not isinstance(spelled, str):
-            self.errors.append(self.error("a layer needs a `type`" if spelled is None else
-                                          f"`type` must be a layer type name; got {shown(spelled)}",
-                                          entry.mark_of("type"), "`cnncalc layers` lists the types.",
-                                          layer=entry.get("name"), via=scope.via))
+            self.add(self.error("a layer needs a `type`" if spelled is None else
+                                f"`type` must be a layer type name; got {shown(spelled)}",
+                                entry.mark_of("type"), "`cnncalc layers` lists the types.",
+                                layer=entry.get("name"), via=scope.via))
             return
         kind = canonical_type(spelled)
         if kind is None:
             rankless = canonical_type(spelled + "2d")  # 'maxpool' most likely means the 2-D kind
             hint = f"Did you mean '{rankless}'? " if rankless else \
                 did_you_mean(spelled.lower(), list(KINDS) + list(TYPE_SPELLINGS))
-            self.errors.append(self.error(f"unknown layer type '{shown_text(str(spelled))}'", entry.mark_of("type"), hint +
-                                          "`cnncalc layers` lists every type.",
-                                          layer=entry.get("name"), via=scope.via))
+            self.add(self.error(f"unknown layer type '{shown_text(str(spelled))}'", entry.mark_of("type"), hint +
+                                "`cnncalc layers` lists every type.",
+                                layer=entry.get("name"), via=scope.via))
             return
         cls = KINDS[kind]
         fields = {k: v for k, v in entry.items() if k not in ("type", "name", "repeat", "inputs")}
@@ -283,9 +307,9 @@ class Expander:
         for alias, canonical in FIELD_ALIASES.items():
             if alias in fields and canonical in cls.model_fields and alias not in cls.model_fields:
                 if canonical in fields:
-                    self.errors.append(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given", entry.mark_of(alias),
-                                                  f"'{shown_text(str(alias))}' is another name for '{canonical}': keep one.",
-                                                  layer=entry.get("name"), kind=kind, via=scope.via))
+                    self.add(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given", entry.mark_of(alias),
+                                        f"'{shown_text(str(alias))}' is another name for '{canonical}': keep one.",
+                                        layer=entry.get("name"), kind=kind, via=scope.via))
                     return
                 fields[canonical] = fields.pop(alias)
                 field_marks[canonical] = field_marks[alias]
@@ -297,11 +321,11 @@ class Expander:
             elif not isinstance(activation, str) or canonical_type(activation) not in KINDS \
                     or KINDS[canonical_type(activation)].category != "activation":
                 activations = [k for k, c in KINDS.items() if c.category == "activation"]
-                self.errors.append(self.error(f"unknown activation {shown(activation)}", entry.mark_of("activation"),
-                                              did_you_mean(str(activation), activations) +
-                                              f"Activations: {', '.join(activations)}.",
-                                              layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
-                                              kind=kind, via=scope.via, field_name="activation"))
+                self.add(self.error(f"unknown activation {shown(activation)}", entry.mark_of("activation"),
+                                    did_you_mean(str(activation), activations) +
+                                    f"Activations: {', '.join(activations)}.",
+                                    layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
+                                    kind=kind, via=scope.via, field_name="activation"))
                 return
         for i, local in enumerate(self.instance_names(entry, scope, repeat, kind)):
             full = self.check_name(local, scope, entry.mark_of("name"), kind)
@@ -331,16 +355,16 @@ class Expander:
         lo, hi = cls.arity
         if not lo <= len(inputs) <= (hi or len(inputs)):
             wanted = f"at least {lo}" if hi is None else (str(lo) if lo == hi else f"{lo} or {hi}")
-            self.errors.append(self.error(f"takes {wanted} input(s); got {len(inputs)}: {inputs}",
-                                          origin.field_marks.get("inputs", origin.mark),
-                                          "Set `inputs:` to the layers it joins." if lo > 1 else
-                                          "Give it one input.", layer=name, kind=kind, via=origin.via,
-                                          field_name="inputs"))
+            self.add(self.error(f"takes {wanted} input(s); got {len(inputs)}: {inputs}",
+                                origin.field_marks.get("inputs", origin.mark),
+                                "Set `inputs:` to the layers it joins." if lo > 1 else
+                                "Give it one input.", layer=name, kind=kind, via=origin.via,
+                                field_name="inputs"))
             return False
         try:
             layer = cls.model_validate({"type": kind, "name": name, "inputs": tuple(inputs), **fields})
         except ValidationError as err:
-            self.errors.extend(validation_errors(err, cls, kind, name, fields, origin, self.file))
+            self.add(*validation_errors(err, cls, kind, name, fields, origin, self.file))
             return False
         self.layers.append(layer)
         self.origins[name] = origin
@@ -349,18 +373,18 @@ class Expander:
     def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
         block_name = entry["block"]
         if not isinstance(block_name, str):
-            self.errors.append(self.error(f"`block` must be a block's name; got {shown(block_name)}",
-                                          entry.mark_of("block"), f"Blocks defined: {', '.join(self.blocks) or 'none'}.",
-                                          via=scope.via))
+            self.add(self.error(f"`block` must be a block's name; got {shown(block_name)}",
+                                entry.mark_of("block"), f"Blocks defined: {', '.join(self.blocks) or 'none'}.",
+                                via=scope.via))
             return
         if block_name not in self.blocks:
-            self.errors.append(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
-                                          did_you_mean(block_name, self.blocks) +
-                                          f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
+            self.add(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
+                                did_you_mean(block_name, self.blocks) +
+                                f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
             return
         if scope.depth >= MAX_BLOCK_DEPTH:
-            self.errors.append(self.error(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
-                                          entry.mark, "A block must not use itself.", via=scope.via))
+            self.add(self.error(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
+                                entry.mark, "A block must not use itself.", via=scope.via))
             return
         block = self.blocks[block_name]
         declared = block.get("args") or {}
@@ -368,12 +392,12 @@ class Expander:
         unknown = [k for k in args if k not in declared]
         missing = [k for k, v in declared.items() if v is None and k not in args]
         for k in unknown:
-            self.errors.append(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'", entry.mark_of(k),
-                                          did_you_mean(k, declared) +
-                                          f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
+            self.add(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'", entry.mark_of(k),
+                                did_you_mean(k, declared) +
+                                f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
         for k in missing:
-            self.errors.append(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'", entry.mark,
-                                          f"Add `{k}: ...` to this use.", via=scope.via))
+            self.add(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'", entry.mark,
+                                f"Add `{k}: ...` to this use.", via=scope.via))
         if unknown or missing:
             return
         values = {**declared, **args}
@@ -381,11 +405,12 @@ class Expander:
         if first_input is None:
             return
         if len(first_input) != 1:
-            self.errors.append(self.error("a block takes one input", entry.mark_of("inputs"), via=scope.via))
+            self.add(self.error("a block takes one input", entry.mark_of("inputs"), via=scope.via))
             return
         use_line = entry.mark[0]
         for i, local in enumerate(self.instance_names(entry, scope, repeat, block_name)):
-            if not NAME_PATTERN.fullmatch(local) or scope.prefix + local in self.global_names:
+            if not NAME_PATTERN.fullmatch(local) or scope.prefix + local in self.global_names or \
+                    len(scope.prefix + local) > MAX_NAME:
                 self.check_name(local, scope, entry.mark_of("name"), None)
                 return
             inner = _Scope(prefix=f"{scope.prefix}{local}.", input=first_input[0] if i == 0 else scope.previous,

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
-from cnncalc.errors import CnnCalcError
+from cnncalc.errors import CnnCalcError, shown_text
 from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, widest
 from cnncalc.lint import Warning_
 from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text
@@ -32,17 +32,27 @@ class Explanation:
         return f"{r.name} ({r.kind}{hyper}): {inputs} -> {shape_text(r.output_shape)}"
 
 
+MAX_GLOBS = 100  # patterns with wildcards in one call (each is matched against every layer's name)
+
+
 def select(summary: Summary, patterns: list[str]) -> list[Row]:
-    """Rows named by the patterns (exact names or shell-style globs like 'layer1.*'), in network order."""
+    """Rows named by the patterns (exact names or shell-style globs like 'layer1.*'), in network order.
+    Exact names are looked up, so any number of them is quick; wildcard patterns are matched one by one."""
     if not patterns:
         return list(summary.rows)
     names = [r.name for r in summary.rows]
-    for pattern in patterns:
+    exact = set(names).intersection(patterns)
+    globs = [p for p in dict.fromkeys(patterns) if p not in exact]
+    if len(globs) > MAX_GLOBS:
+        raise CnnCalcError(f"{len(globs):,} patterns that are not layer names are more than explain matches at once "
+                           f"({MAX_GLOBS})", fix="Give fewer patterns (exact layer names are not limited), or none "
+                                                 "to explain every layer.")
+    for pattern in globs:
         if not fnmatch.filter(names, pattern):
-            raise CnnCalcError(f"no layer matches '{pattern}'",
+            raise CnnCalcError(f"no layer matches '{shown_text(pattern)}'",
                                fix=did_you_mean(pattern, names) + "Use a layer name from `cnncalc summarize`, "
                                    "or a pattern such as 'layer1.*'.")
-    return [r for r in summary.rows if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
+    return [r for r in summary.rows if r.name in exact or any(fnmatch.fnmatchcase(r.name, p) for p in globs)]
 
 
 def params_line(row: Row) -> str | None:

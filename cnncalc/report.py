@@ -44,8 +44,8 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
     "index": ("#", lambda r: str(r.index), True),
     "name": ("Name", lambda r: r.name, False),
     "type": ("Type", lambda r: r.kind, False),
-    "inputs": ("Inputs", lambda r: ", ".join(r.layer.inputs), False),
-    "input": ("Input shape", lambda r: " ".join(shape_text(s) for s in r.input_shapes), False),
+    "inputs": ("Inputs", lambda r: _listed(list(r.layer.inputs), ", "), False),
+    "input": ("Input shape", lambda r: _listed([shape_text(s) for s in r.input_shapes], " "), False),
     "output": ("Output shape", lambda r: shape_text(r.output_shape), False),
     "config": ("Config", lambda r: r.layer.hyper(), False),
     "params": ("Params", lambda r: _count(r.params.total), True),
@@ -56,6 +56,16 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
     "rf": ("Receptive field", lambda r: rf_text(r.receptive_field), False),
 }
 DEFAULT_COLUMNS = ("index", "name", "type", "output", "config", "params", "macs")
+
+
+MAX_LISTED = 8  # items of a list in one table cell (every row of a table is as wide as its widest cell)
+
+
+def _listed(items: list[str], separator: str) -> str:
+    """A cell's list, the first MAX_LISTED items and how many more (JSON and CSV list them all)."""
+    if len(items) <= MAX_LISTED:
+        return separator.join(items)
+    return separator.join(items[:MAX_LISTED]) + f"{separator}... (+{len(items) - MAX_LISTED} more)"
 
 
 def _count(n: int) -> str:

@@ -51,7 +51,7 @@ import json
 import re
 from dataclasses import dataclass
 from math import gcd
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -72,8 +72,11 @@ DEFAULT_LIMIT = 10
 MAX_LAYERS = 100  # chain length (the search recurses once per layer)
 MAX_VALUES = 1024  # values of one of --kernel, --stride, --dilation
 MAX_CHAIN_WORK = 4_000_000  # steps of one chain search (a few seconds at most)
+MAX_CHAIN_KEPT = 3_000_000  # moves a chain search remembers (its memory: about 50 bytes each)
 VECTOR_STEPS = 8  # candidate layers tried as one NumPy pass cost about one Python step per this many
+FALLBACK_STEPS = 8  # a candidate whose lost pixels are counted in Python (`_lossless`) costs about this many
 MAX_COMBINATIONS = 100_000  # (kernel_size, stride, dilation) triples in one search space
+MAX_SHOWN = 1_000  # answers one table, JSON or Markdown document holds (a table of more takes many seconds)
 _RANGE = re.compile(r"\s*([0-9]{1,13})\s*(?:\.\.\s*([0-9]{1,13})\s*)?")
 
 
@@ -221,7 +224,7 @@ class _Space:
 
 
 def _values_text(values: Sequence[int]) -> str:
-    if len(values) > 2 and list(values) == list(range(values[0], values[-1] + 1)):
+    if len(values) > 2 and values[-1] - values[0] + 1 == len(values):  # sorted and distinct: a whole range
         return f"{values[0]}..{values[-1]}"
     return ", ".join(str(v) for v in values)
 
@@ -339,10 +342,11 @@ class _Candidates:
         return Solution(self.kind, int(self.kernel[index]), int(self.stride[index]), int(self.padding[index]),
                         int(self.dilation[index]), int(self.output_padding[index]))
 
-    def moves(self, size_in: int, lo: int = 1, hi: int | None = None, keep: int | None = None
-              ) -> dict[int, list[int]]:
+    def moves(self, size_in: int, lo: int = 1, hi: int | None = None, keep: int | None = None,
+              spend: Callable[[int], None] | None = None) -> dict[int, list[int]]:
         """Candidate indices of every exact (and, for conv/pool, lossless) layer from `size_in`, by output size
-        within lo..hi, simplest first; at most `keep` per output size."""
+        within lo..hi, simplest first; at most `keep` per output size. `spend` is told the Python work ahead
+        (and may refuse it) before any is done."""
         if self.kind == "conv_transpose":
             out = self.base + (size_in - self.base_size) * self.stride
             ok = out >= max(lo, 1)
@@ -352,8 +356,10 @@ class _Candidates:
         if hi is not None:
             ok &= out <= hi
         if self.kind != "conv_transpose":
-            ok &= self._lossless(size_in, out, ok)
+            ok &= self._lossless(size_in, out, ok, spend)
         indices = np.flatnonzero(ok)
+        if spend is not None:
+            spend(len(indices) // VECTOR_STEPS)  # each is listed below, a cheap Python step
         outs = out[indices]
         order = np.argsort(outs, kind="stable")  # by output size, simplest first within each
         indices, outs = indices[order].tolist(), outs[order].tolist()
@@ -375,7 +381,8 @@ class _Candidates:
             moves[size] = found[:keep]
         return moves
 
-    def _lossless(self, size: int, out: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    def _lossless(self, size: int, out: np.ndarray, wanted: np.ndarray,
+                  spend: Callable[[int], None] | None = None) -> np.ndarray:
         """Whether `lost_pixels(size, ...) == 0`, for every candidate at once (out >= 1 where `wanted`):
         the common cases are decided in closed form, the rest (short rows of windows) by `lost_pixels`."""
         kernel, stride, padding, dilation = self.kernel, self.stride, self.padding, self.dilation
@@ -393,7 +400,10 @@ class _Candidates:
         lossy = trailing | (~contiguous & (common | few | (long_enough & gap_lossy)))
         lossless = ~lossy
         undecided = ~contiguous & (~long_enough | incomplete)
-        for index in np.flatnonzero(wanted & lossless & undecided).tolist():
+        fallback = np.flatnonzero(wanted & lossless & undecided)
+        if spend is not None:
+            spend(len(fallback) * FALLBACK_STEPS)
+        for index in fallback.tolist():
             lossless[index] = lost_pixels(size, int(kernel[index]), int(stride[index]), int(padding[index]),
                                           int(dilation[index])) == 0
         return lossless
@@ -490,6 +500,7 @@ class _ChainSearch:
         self.size_in, self.size_out, self.space, self.keep = size_in, size_out, space, keep
         self.candidates = _Candidates(space)
         self.work = 0  # candidate layers tried, feasibility steps and chain entries kept, so far
+        self.kept = 0  # moves memoised in `_moves`
         self._moves: dict[int, dict[int, list[int]]] = {}
         self._feasible: dict[tuple[int, int], bool] = {}
         self._best: dict[tuple[int, int], list[tuple[int, tuple[int, ...]]]] = {}
@@ -498,20 +509,24 @@ class _ChainSearch:
         """The `keep` simplest moves (candidate indices) per output size."""
         if size not in self._moves:
             self.spend(len(self.candidates.packed) // VECTOR_STEPS)
-            self._moves[size] = self.candidates.moves(size, *self.bounds(size), keep=self.keep)
+            self._moves[size] = self.candidates.moves(size, *self.bounds(size), keep=self.keep, spend=self.spend)
+            self.kept += sum(map(len, self._moves[size].values()))
+            self.spend(0)  # (checks the memory budget too)
         return self._moves[size]
 
     def spend(self, work: int) -> None:
         """Keep the search's time and memory bounded whatever the sizes (the number of intermediate sizes
         grows with them)."""
         self.work += work
-        if self.work > MAX_CHAIN_WORK:
+        if self.work > MAX_CHAIN_WORK or self.kept > MAX_CHAIN_KEPT:
+            what = f"more than {MAX_CHAIN_WORK:,} steps" if self.work > MAX_CHAIN_WORK else \
+                f"more than {MAX_CHAIN_KEPT:,} layers to remember"
             raise CnnCalcError(f"the search for chains from {self.size_in} to {self.size_out} is too large to finish "
-                               f"in a few seconds (more than {MAX_CHAIN_WORK:,} steps)",
+                               f"in a few seconds ({what})",
                                fix="Use fewer --layers, or narrow the search: --kernel, --stride, --dilation.")
 
     def all_moves(self, size: int) -> list[Solution]:
-        found = self.candidates.moves(size, *self.bounds(size))
+        found = self.candidates.moves(size, *self.bounds(size), spend=self.spend)
         return [self.candidates.solution(i) for i in sorted(i for moves in found.values() for i in moves)]
 
     def bounds(self, size: int) -> tuple[int, int]:
@@ -602,6 +617,14 @@ def _columns(kind: str) -> list[str]:
     return list(Solution(kind, 1, 1, 0).fields())
 
 
+def _check_shown(answers: Sequence[Any], what: str) -> None:
+    """Refuse to render more answers than anyone reads (`--limit` may ask for up to MAX_INT)."""
+    if len(answers) > MAX_SHOWN:
+        raise CnnCalcError(f"{len(answers):,} {what}s are more than cnncalc shows at once ({MAX_SHOWN:,})",
+                           fix=f"Give --limit {MAX_SHOWN:,} or less, or narrow the search: --kernel, --stride, "
+                               "--dilation.")
+
+
 def _title(size_in: int, size_out: int, kind: str, count: int, what: str, layers: int | None = None) -> str:
     counted = f"{count} {what}{'' if count == 1 else 's'}"
     if layers is not None:
@@ -611,6 +634,7 @@ def _title(size_in: int, size_out: int, kind: str, count: int, what: str, layers
 
 def solutions_table(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> Table:
     """#, the catalogue fields, and the output-size formula with the numbers filled in."""
+    _check_shown(solutions, "solution")
     columns = _columns(kind)
     table = Table(title=_title(size_in, size_out, kind, len(solutions), "solution"), title_justify="left",
                   header_style="bold")
@@ -636,6 +660,7 @@ def _sizes_text(chain: Chain) -> str:
 
 def chains_table(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> Table:
     """#, the sizes on the way and the layers ('k=3 s=2 p=1 x5' when one layer is repeated)."""
+    _check_shown(chains, "chain")
     layers = len(chains[0]) if chains else 0
     table = Table(title=_title(size_in, size_out, kind, len(chains), "chain", layers),
                   title_justify="left", header_style="bold")
@@ -653,6 +678,7 @@ def _header(size_in: int, size_out: int, kind: str) -> dict[str, Any]:
 
 def solutions_json(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> str:
     """{"schema_version": 1, "input", "output", "kind", "solutions": [{catalogue fields}, ...]}"""
+    _check_shown(solutions, "solution")
     data = {**_header(size_in, size_out, kind), "solutions": [s.fields() for s in solutions]}
     return json.dumps(data, indent=2) + "\n"
 
@@ -660,12 +686,14 @@ def solutions_json(size_in: int, size_out: int, kind: str, solutions: Sequence[S
 def chains_json(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> str:
     """{"schema_version": 1, "input", "output", "kind", "layers": L,
         "chains": [{"layers": [{catalogue fields}, ...], "sizes": [224, 112, ...]}, ...]}"""
+    _check_shown(chains, "chain")
     data = {**_header(size_in, size_out, kind), "layers": len(chains[0]) if chains else 0,
             "chains": [{"layers": [s.fields() for s in c.layers], "sizes": list(c.sizes)} for c in chains]}
     return json.dumps(data, indent=2) + "\n"
 
 
 def solutions_markdown(size_in: int, size_out: int, kind: str, solutions: Sequence[Solution]) -> str:
+    _check_shown(solutions, "solution")
     columns = _columns(kind)
     rows = [[str(i), *(str(s.fields()[c]) for c in columns), f"`{s.formula(size_in)}`"]
             for i, s in enumerate(solutions, 1)]
@@ -674,6 +702,7 @@ def solutions_markdown(size_in: int, size_out: int, kind: str, solutions: Sequen
 
 
 def chains_markdown(size_in: int, size_out: int, kind: str, chains: Sequence[Chain]) -> str:
+    _check_shown(chains, "chain")
     layers = len(chains[0]) if chains else 0
     rows = [[str(i), _sizes_text(c), _chain_layers_text(c)] for i, c in enumerate(chains, 1)]
     table = markdown_table(["#", "sizes", "layers"], rows, [True, False, False])

@@ -45,6 +45,8 @@ def locate(spec: str) -> tuple[Path, bool]:
     names = bundled_names()
     if path.is_dir():
         raise SpecError(f"'{spec}' is a directory, not a spec file", fix="Name a .yaml file.")
+    if path.exists():
+        raise SpecError(f"'{spec}' is not a regular file (a pipe or a device?)", fix="Save the spec to a .yaml file.")
     close = difflib.get_close_matches(Path(spec).stem, names, n=1)
     hint = f"Did you mean the bundled '{close[0]}'? " if close else ""
     raise SpecError(f"no such file '{spec}'",

@@ -23,6 +23,7 @@ from cnncalc.network import Network
 
 SCHEMA_VERSION = 1
 MAX_POINTS = 1000
+MAX_LAYER_ANALYSES = 100_000  # points x layers: each point analyses every layer again (about 60 us each)
 BAR_WIDTH = 16
 
 
@@ -61,6 +62,11 @@ def sweep(network: Network, inputs: Sequence[Sequence[int]] | None = None, batch
     if len(shapes) * len(batches) > MAX_POINTS:
         raise CnnCalcError(f"{len(shapes)} inputs x {len(batches)} batch sizes is more than {MAX_POINTS} points",
                            fix="Sweep fewer sizes at a time.")
+    if len(shapes) * len(batches) * len(network.layers) > MAX_LAYER_ANALYSES:
+        most = max(MAX_LAYER_ANALYSES // len(network.layers), 1)
+        raise CnnCalcError(f"{len(shapes) * len(batches)} points of a {len(network.layers):,}-layer network are too "
+                           f"many to sweep in a few seconds (more than {MAX_LAYER_ANALYSES:,} layer analyses)",
+                           fix=f"Sweep at most {most:,} points of this network at a time.")
     points = []
     fitted: list[Shape] = []
     for shape in shapes:

@@ -50,7 +50,7 @@ class MarkedList(list):
         return marks[index] if index < len(marks) else self.mark
 
 
-def _mark(node: yaml.Node) -> Mark:
+def _mark(node: yaml.Node | yaml.Event) -> Mark:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
@@ -107,10 +107,16 @@ class _Builder:
         return SpecError(message, where=Where(self.file, line, col), fix=fix)
 
 
-def _too_many(node: yaml.Node, file: str, most: int) -> SpecError:
+def _too_many(node: yaml.Node | yaml.Event, file: str, most: int) -> SpecError:
     line, col = _mark(node)
     return SpecError(f"the YAML expands to more than {most:,} values (an alias bomb?)", where=Where(file, line, col),
                      fix="Write it without deeply nested aliases; in a spec, use blocks and `repeat`.")
+
+
+def _too_deep(node: yaml.Node | yaml.Event, file: str) -> SpecError:
+    line, col = _mark(node)
+    return SpecError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels", where=Where(file, line, col),
+                     fix="A spec needs only a few levels: flatten the nesting.")
 
 
 def _expanded_size(root: yaml.Node, file: str, most: int) -> int:
@@ -134,9 +140,7 @@ def _expanded_size(root: yaml.Node, file: str, most: int) -> int:
                                 fix="Remove the recursive alias.")
             continue
         if depth > MAX_YAML_DEPTH:
-            line, col = _mark(node)
-            raise SpecError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels", where=Where(file, line, col),
-                            fix="A spec needs only a few levels: flatten the nesting.")
+            raise _too_deep(node, file)
         sizes[key] = -1  # in progress: meeting it again below means a cycle
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in _children(node))
@@ -151,9 +155,31 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _scan(text: str, file: str, most: int) -> bool:
+    """One pass over the parser's events, before any tree is built (composing keeps every node, about 300 bytes
+    each): refuses more than `most` nodes and nesting deeper than MAX_YAML_DEPTH. Returns whether the YAML has
+    aliases, the only way it can stand for more values than it has nodes."""
+    count = depth = 0
+    aliases = False
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases = True
+        elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            count += 1
+            if count > most:
+                raise _too_many(event, file, most)
+            if depth >= MAX_YAML_DEPTH:
+                raise _too_deep(event, file)
+            depth += isinstance(event, yaml.CollectionStartEvent)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return aliases
+
+
 def load_marked(text: str, file: str, max_nodes: int = MAX_YAML_NODES) -> Any:
     """Parse YAML text into MarkedDict/MarkedList/scalars; SpecError on any YAML problem."""
     try:
+        aliases = _scan(text, file, max_nodes)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -164,5 +190,6 @@ def load_marked(text: str, file: str, max_nodes: int = MAX_YAML_NODES) -> Any:
         raise SpecError(f"invalid YAML: {err}", where=Where(file), fix="Check the file is YAML text.") from None
     if node is None:
         return None
-    _expanded_size(node, file, max_nodes)
+    if aliases:  # without them the scan's count is the size
+        _expanded_size(node, file, max_nodes)
     return _Builder(file, max_nodes).build(node)

@@ -258,3 +258,21 @@ def test_two_outputs_of_one_command_may_not_name_one_file(runner, small, tmp_pat
 def test_an_unwritable_place_is_a_clear_error(runner, small, tmp_path):
     result = runner.invoke(app, ["summarize", small, "-f", "json", "-o", str(tmp_path / "no" / "such" / "x.json")])
     assert result.exit_code == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version(runner):
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("cnncalc ")
+
+
+def test_a_cell_lists_at_most_eight_inputs_and_says_how_many_more(runner, spec_file):
+    layers = "".join(f"  - {{type: identity, name: i{k}, inputs: [input]}}\n" for k in range(12))
+    spec = spec_file("input: [2, 4]\nlayers:\n" + layers +
+                     f"  - {{type: concat, name: cat, inputs: [{', '.join(f'i{k}' for k in range(12))}]}}\n")
+    result = runner.invoke(app, ["summarize", str(spec), "--columns", "inputs,input"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if " cat " in line)
+    assert "i0, i1, i2, i3, i4, i5, i6, i7, ... (+4 more)" in row and "i8" not in row
+    assert "[1, 2, 4] " * 7 + "[1, 2, 4] ... (+4 more)" in row
+    data = json.loads(runner.invoke(app, ["summarize", str(spec), "-f", "json"]).stdout)
+    assert len(data["layers"][-1]["inputs"]) == 12  # machine formats list them all

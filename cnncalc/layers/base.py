@@ -69,7 +69,7 @@ class ParamCount(NamedTuple):
 class LayerBase(BaseModel):
     """A validated, immutable layer. Subclasses add a `type` literal and PyTorch-named fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, defer_build=True)
 
     type: str  # each kind narrows this to its literal(s); declared first so validators can read the rank
     name: str

@@ -206,7 +206,6 @@ class LocalResponseNorm(LayerBase):
 
     type_aliases = {"localresponsenorm": "lrn"}
     category = "norm"
-    temporaries = 4  # squares, their padded copy, the window means, the denominator
     shape_rule = "output = input; b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta"
     flops_rule = "2*size + 4 per element"
 
@@ -219,6 +218,10 @@ class LocalResponseNorm(LayerBase):
 
     def hyper(self) -> str:
         return f"size={self.size}"
+
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
+        padded = x[0] * (x[1] + self.size - 1) * prod(x[2:])  # the squares padded by size - 1 channels
+        return (3 * prod(x) + padded) * itemsize  # + the squares, the window means and the denominator
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.norm.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

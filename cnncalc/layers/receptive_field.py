@@ -32,6 +32,18 @@ class ReceptiveField:
                               tuple(s + o * j for s, o, j in zip(self.start, offsets, self.jump)))
 
 
+RF_LIMIT = 10**24  # MAX_DIM squared: a field's size, jump or start beyond it (or finer than 1/RF_LIMIT) is no pixel
+
+
+def tracked(rf: ReceptiveField | None) -> ReceptiveField | None:
+    """The field, or None once its numbers leave what any input could mean (strides of 10^12 stacked up): they
+    would otherwise grow without bound, layer after layer, and overflow floats and digit limits when shown."""
+    if rf is None:
+        return None
+    values = (*rf.size, *rf.jump, *rf.start)
+    return rf if all(abs(v) <= RF_LIMIT and v.denominator <= RF_LIMIT for v in values) else None
+
+
 def window_receptive_field(rf: ReceptiveField | None, kernel: Sequence[int], stride: Sequence[int],
                            pads: PadPairs, dilation: Sequence[int]) -> ReceptiveField | None:
     """A sliding window: size grows by (effective kernel - 1) jumps, jump multiplies by the stride, and
