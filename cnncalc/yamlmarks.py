@@ -184,6 +184,9 @@ def load_marked(text: str, file: str, max_nodes: int = MAX_YAML_NODES) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = Where(file, mark.line + 1, mark.column + 1) if mark else Where(file)
+        if "nesting depth" in str(err.problem):  # PyYAML 6.0.4's own limit, met while reading ahead
+            raise SpecError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels", where=where,
+                            fix="A spec needs only a few levels: flatten the nesting.") from None
         raise SpecError(f"invalid YAML: {err.problem or err.context}", where=where,
                         fix="Check the indentation, brackets and colons near that line.") from None
     except yaml.YAMLError as err:
