@@ -2,6 +2,7 @@
 aligned text table or as Markdown, and the plain text tables themselves."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field
 
 PASS, MISS, ERROR, SKIP = "PASS", "MISS", "ERROR", "SKIP"
@@ -48,3 +49,14 @@ def target_table(targets: list[Target], markdown: bool) -> str:
 def tally(targets: list[Target]) -> str:
     counts = {kind: sum(t.result == kind for t in targets) for kind in (PASS, MISS, ERROR, SKIP)}
     return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no targets"
+
+
+def shape_arg(text: str) -> tuple[int, ...]:
+    """argparse type for a shape option: '1,256,256' or '1x256x256'."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256")
+    return shape

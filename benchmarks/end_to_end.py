@@ -39,7 +39,7 @@ for _path in (ROOT, ROOT / "tests"):  # cnncalc from this checkout; torch_oracle
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from _targets import ERROR, SKIP, Target, tally, target_table, verdict  # noqa: E402
+from _targets import ERROR, SKIP, Target, shape_arg, tally, target_table, verdict  # noqa: E402
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FLOOR_CODE = "import typer, rich, pydantic, yaml"
@@ -57,16 +57,6 @@ STDERR_LINES = 15  # of a failed command's stderr, printed under the table
 
 
 # ---- options -------------------------------------------------------------------------------------------
-
-def shape_arg(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256") from None
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256")
-    return shape
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from _targets import Target, render, tally, target_table, verdict
+from _targets import Target, render, shape_arg, tally, target_table, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT, ROOT / "tests"):  # cnncalc from this checkout; torch_oracle from tests/
@@ -47,16 +47,6 @@ np = torch = None  # imported by setup_libs() once the thread variables are set
 
 
 # ---- options and libraries -------------------------------------------------------------------------------
-
-def shape_arg(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256") from None
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 1,256,256")
-    return shape
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
