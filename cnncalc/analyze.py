@@ -8,6 +8,7 @@ from typing import Iterator
 from cnncalc.errors import CnnCalcError, ShapeError, shown, shown_text
 from cnncalc.limits import MAX_DIM, MAX_INT
 from cnncalc.layers import LayerBase, ParamCount, Shape
+from cnncalc.layers.base import FLOP_CATEGORIES
 from cnncalc.layers.receptive_field import ReceptiveField, tracked
 from cnncalc.units import shape_text
 from cnncalc.network import NETWORK_INPUT, Network
@@ -15,7 +16,6 @@ from cnncalc.network import NETWORK_INPUT, Network
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1}
 # optimizer state per trainable parameter, in parameter-sized copies
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
-FLOP_CATEGORIES = ("conv", "linear", "bias", "norm", "activation", "pool", "merge", "other")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Row:
     params: ParamCount
     macs: int                        # whole batch
     flops: int                       # whole batch
-    bias_flops: int                  # part of `flops`: bias adds of conv/linear layers
+    flops_by_category: dict[str, int]  # whole batch: its FLOPs under its category, its bias adds under 'bias'
     output_bytes: int
     receptive_field: ReceptiveField | None  # None where it stops being defined (after flatten, linear, ...)
     #                                         or its numbers leave any input's scale (`tracked`)
@@ -55,6 +55,11 @@ class Totals:
     peak_layer: str             # where that peak is first reached
     training: "TrainingMemory"
     flops_by_category: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def peak_inference_bytes(self) -> int:
+        """Inference: the weights and the most activations alive at once."""
+        return self.param_bytes + self.peak_activation_bytes
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer:
             layer.check_batch(batch, *ins)
             params = layer.params(*ins)
             macs = layer.macs(*ins)
-            extra = layer.extra_flops(*ins)
+            flops = layer.flops_by_category(*ins)
             field_ = tracked(layer.receptive_field(tuple(fields[name] for name in layer.inputs), *ins))
         except ShapeError as err:
             raise err.at(network.where(layer, err.field)) from None
@@ -158,8 +163,8 @@ def analyze(network: Network, batch: int = 1, dtype: str = "float32", optimizer:
         elements = prod(out)
         rows.append(Row(
             index=index, layer=layer, input_shapes=tuple((batch, *s) for s in ins), output_shape=(batch, *out),
-            params=params, macs=batch * macs, flops=batch * (2 * macs + extra),
-            bias_flops=batch * extra if layer.category in ("conv", "linear") else 0,
+            params=params, macs=batch * macs, flops=batch * layer.flops(*ins),
+            flops_by_category={category: batch * n for category, n in flops.items()},
             output_bytes=batch * elements * size, receptive_field=field_))
     input_bytes = batch * prod(network.input_shape) * size
     peak_index, peak = max(live_bytes(network, input_bytes, [r.output_bytes for r in rows]),
@@ -175,9 +180,8 @@ def _totals(rows: list[Row], input_bytes: int, size: int, peak: int, peak_layer:
     non_trainable = sum(r.params.non_trainable for r in rows)
     categories = dict.fromkeys(FLOP_CATEGORIES, 0)
     for r in rows:
-        category = r.layer.category
-        categories["bias"] += r.bias_flops
-        categories[category] += r.flops - r.bias_flops
+        for category, n in r.flops_by_category.items():
+            categories[category] += n
     activation_bytes = sum(r.output_bytes for r in rows)
     training = TrainingMemory(optimizer, params=(trainable + non_trainable) * size, gradients=trainable * size,
                               optimizer_state=OPTIMIZER_STATE[optimizer] * trainable * size,

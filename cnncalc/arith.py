@@ -21,6 +21,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _PREFIX = "arg_"
 
 
+class UnknownArgument(ValueError):
+    """An expression names something that is not an argument."""
+
+
 def evaluate(expression: str, names: Mapping[str, Any]) -> int:
     """Evaluate + - * / // % ( ) min() max() over integers and argument names; ValueError if not allowed.
     Expressions are at most MAX_EXPRESSION characters, which also bounds how deeply they nest."""
@@ -54,7 +58,7 @@ def _eval(node: ast.AST, names: Mapping[str, Any], text: str) -> int:
         name = node.id[len(_PREFIX):]
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
-            raise ValueError(f"'{name}' is not an argument of this block (arguments: {known})")
+            raise UnknownArgument(f"'{name}' is not an argument of this block (arguments: {known})")
         value = names[name]
         if type(value) is not int:
             raise ValueError(f"argument '{name}' is {value!r}, not an integer, so it cannot be used in '{text}'")

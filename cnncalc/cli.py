@@ -128,7 +128,7 @@ def load_network(spec: str, input_shape: str | None, overrides: list[str] | None
     from cnncalc.spec import apply_overrides, load, locate
     path, bundled = locate(spec)
     if bundled:
-        note(f"using the bundled spec '{spec}' ({path})")
+        note(f"using the bundled spec '{spec}' (`cnncalc zoo` lists them)")
     network = apply_overrides(load(path), overrides or [])
     if input_shape is not None:
         network = network.with_input(parse_shape(input_shape))
@@ -198,7 +198,7 @@ def summarize(
         if output is None or output == "-":
             show(renderable)
         else:
-            emit(plain_text(renderable), output, inputs=[summary.file])
+            emit(plain_text(renderable), output, inputs=[network.path])
     else:
         if format is Format.csv:
             for w in warnings:
@@ -206,7 +206,7 @@ def summarize(
         text = {Format.json: lambda: report.to_json(summary, warnings),
                 Format.markdown: lambda: report.to_markdown(summary, chosen, warnings),
                 Format.csv: lambda: report.to_csv(summary)}[format]()
-        emit(text, output, inputs=[summary.file])
+        emit(text, output, inputs=[network.path])
     fail_if_strict(strict, warnings)
 
 
@@ -288,7 +288,7 @@ def verify(
     used = engine.load_weights(weights, summary, dtype, max_bytes=limit) if weights else \
         engine.init_weights(network, seed=seed, dtype=dtype, summary=summary)
     x = engine.load_input(input_arg, network, dtype, max_bytes=limit) if is_array else None
-    protected = [summary.file, weights, input_arg if is_array else None]
+    protected = [network.path, weights, input_arg if is_array else None]
     from rich.progress import Progress
     progress_console = Console(stderr=True)
     with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:

@@ -267,7 +267,7 @@ TOTALS: dict[str, tuple[str, bool, Callable[[Summary], int]]] = {
     "param_bytes": ("Param memory", True, lambda s: s.totals.param_bytes),
     "activation_bytes": ("Activations", True, lambda s: s.totals.activation_bytes),
     "peak_inference_bytes": ("Peak inference", True,
-                             lambda s: s.totals.param_bytes + s.totals.peak_activation_bytes),
+                             lambda s: s.totals.peak_inference_bytes),
     "training_bytes": ("Training", True, lambda s: s.totals.training.total),
 }
 

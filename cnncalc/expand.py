@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from cnncalc.arith import evaluate
+from cnncalc.arith import UnknownArgument, evaluate
 from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
@@ -195,7 +195,7 @@ class Expander:
                 try:
                     entry = substitute(entry, scope.args)
                 except _SubstitutionError as err:
-                    self.add(self.error(str(err), err.mark, "Declare it under the block's `args`.",
+                    self.add(self.error(str(err), err.mark, err.fix,
                                         via=scope.via))
                     continue
             elif "block" not in entry and _has_reference(entry):
@@ -483,10 +483,14 @@ def _reads_as_number(text: str) -> bool:
 
 # ---- block arguments ---------------------------------------------------------------------------------------
 
+DECLARE_IT = "Declare it under the block's `args`."
+CHECK_EXPRESSION = "An expression uses + - * / // % ( ) min() max() over integers and the block's arguments."
+
+
 class _SubstitutionError(ValueError):
-    def __init__(self, message: str, mark: Mark):
+    def __init__(self, message: str, mark: Mark, fix: str):
         super().__init__(message)
-        self.mark = mark
+        self.mark, self.fix = mark, fix
 
 
 _REFERENCE = re.compile(r"^\$([A-Za-z_]\w*)$")
@@ -516,15 +520,18 @@ def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0)) -> Any:
         if reference:
             if reference.group(1) not in args:
                 raise _SubstitutionError(f"'{shown_text(str(value))}' is not an argument of this block "
-                                         f"(arguments: {', '.join(args) or 'none'})", mark)
+                                         f"(arguments: {', '.join(args) or 'none'})", mark, DECLARE_IT)
             return args[reference.group(1)]
         expression = _EXPRESSION.match(value)
         if expression:
             try:
                 return evaluate(expression.group(1), args)
+            except UnknownArgument as err:
+                raise _SubstitutionError(str(err), mark, DECLARE_IT) from None
             except ValueError as err:
-                raise _SubstitutionError(str(err), mark) from None
-        raise _SubstitutionError(f"cannot read '{shown_text(str(value))}': write `$name` or `${{expression}}`", mark)
+                raise _SubstitutionError(str(err), mark, CHECK_EXPRESSION) from None
+        raise _SubstitutionError(f"cannot read '{shown_text(str(value))}': write `$name` or `${{expression}}`", mark,
+                                 CHECK_EXPRESSION)
     return value
 
 

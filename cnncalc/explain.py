@@ -11,7 +11,7 @@ from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError, shown_text
-from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, widest
+from cnncalc.layers.receptive_field import ReceptiveField, widest
 from cnncalc.lint import Warning_
 from cnncalc.report import SCHEMA_VERSION, rf_dict, rf_text
 from cnncalc.units import shape_text
@@ -81,9 +81,9 @@ def flops_line(row: Row, batch: int) -> str:
 
 def rf_lines(row: Row, before: ReceptiveField | None) -> list[str]:
     after = row.receptive_field
-    layer = row.layer
-    if before is not None and hasattr(layer, "window"):  # convolutions and window pooling
-        return explain_receptive_field(before, *layer.window(row.input_shapes[0][2:]))
+    steps = row.layer.receptive_field_steps(before, *(s[1:] for s in row.input_shapes)) if before else None
+    if steps is not None:
+        return steps
     if after is None:
         return ["receptive field: no longer defined past this layer (spatial positions are mixed)"] \
             if before is not None else []

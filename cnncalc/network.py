@@ -37,8 +37,9 @@ class Network:
     input_shape: Shape  # one sample, no batch axis
     layers: tuple[LayerBase, ...]
     outputs: tuple[str, ...]
-    file: str
+    file: str  # as shown in messages: the path given, or 'alexnet (bundled)' for a bundled spec
     origins: dict[str, Origin] = field(default_factory=dict, repr=False, compare=False)
+    path: str | None = None  # the spec file itself, which cnncalc never writes over
 
     def where(self, layer: LayerBase, field_name: str | None = None) -> Where:
         origin = self.origins.get(layer.name)

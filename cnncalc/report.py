@@ -118,7 +118,7 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
         ("Param memory", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
         ("Activations", f"{human_bytes(t.activation_bytes)} (all layer outputs, batch {summary.batch})"),
         ("Input memory", human_bytes(t.input_bytes)),
-        ("Peak inference", f"{human_bytes(t.param_bytes + t.peak_activation_bytes)} = weights + "
+        ("Peak inference", f"{human_bytes(t.peak_inference_bytes)} = weights + "
                            f"{human_bytes(t.peak_activation_bytes)} of activations alive at once (at "
                            f"'{t.peak_layer}')"),
         (f"Training ({t.training.optimizer})",
@@ -197,7 +197,7 @@ def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
             "input_bytes": t.input_bytes,
             "peak_activation_bytes": t.peak_activation_bytes,
             "peak_layer": t.peak_layer,
-            "peak_inference_bytes": t.param_bytes + t.peak_activation_bytes,
+            "peak_inference_bytes": t.peak_inference_bytes,
             "training": {"optimizer": t.training.optimizer, "params": t.training.params,
                          "gradients": t.training.gradients, "optimizer_state": t.training.optimizer_state,
                          "activations": t.training.activations, "total": t.training.total},

@@ -54,18 +54,21 @@ def locate(spec: str) -> tuple[Path, bool]:
 
 
 def load(spec: str | Path) -> Network:
-    path, _ = locate(str(spec))
+    """A spec file, or a bundled spec by name (shown in messages as 'alexnet (bundled)', not by where this
+    machine keeps it)."""
+    path, bundled = locate(str(spec))
+    shown = f"{path.stem} (bundled)" if bundled or path.parent.resolve() == bundled_dir().resolve() else str(spec)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise SpecError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB",
-                            where=Where(str(spec)), fix="Use blocks and `repeat` to keep specs small.")
+                            where=Where(shown), fix="Use blocks and `repeat` to keep specs small.")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise SpecError("is not UTF-8 text", where=Where(str(spec)), fix="Save the spec as UTF-8 YAML.") from None
+        raise SpecError("is not UTF-8 text", where=Where(shown), fix="Save the spec as UTF-8 YAML.") from None
     except OSError as err:
-        raise SpecError(f"cannot read it: {err.strerror}", where=Where(str(spec)),
+        raise SpecError(f"cannot read it: {err.strerror}", where=Where(shown),
                         fix="Check the path and its permissions.") from None
-    return parse(text, str(spec))
+    return replace(parse(text, shown), path=str(path))
 
 
 def parse(text: str, file: str = "<spec>") -> Network:

@@ -85,7 +85,7 @@ def sweep(network: Network, inputs: Sequence[Sequence[int]] | None = None, batch
                 params=t.params, trainable_params=t.trainable_params, macs=t.macs, flops=t.flops,
                 param_bytes=t.param_bytes, activation_bytes=t.activation_bytes,
                 peak_activation_bytes=t.peak_activation_bytes,
-                peak_inference_bytes=t.param_bytes + t.peak_activation_bytes, training_bytes=t.training.total))
+                peak_inference_bytes=t.peak_inference_bytes, training_bytes=t.training.total))
         fitted.append(shape)
     return points
 

@@ -101,6 +101,7 @@ class Dropout(LayerBase):
     type_aliases = {"spatialdropout1d": "dropout1d", "spatialdropout2d": "dropout2d", "spatialdropout3d": "dropout3d"}
     category = "other"
     shape_rule = "output = input (identity at inference)"
+    flops_rule = "0"
 
     def output_shape(self, x: Shape) -> Shape:
         return x

@@ -7,13 +7,14 @@ Counting conventions
   buffers (BatchNorm running mean/var, never `num_batches_tracked`) are non-trainable.
 - MACs: multiply-accumulates of convolution, transposed convolution and linear layers only, bias excluded.
 - FLOPs: 2 x MACs, plus each kind's own `extra_flops` (bias adds, pooling, normalisation, activations,
-  merges), documented per kind in `flops_rule`.
+  merges), documented per kind in `flops_rule`. In the totals they are told apart by kind: each layer's
+  FLOPs count under its `category`, except its bias adds (`bias_flops`), which count under "bias".
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
 from typing import Annotated
 
@@ -26,6 +27,9 @@ from cnncalc.layers.advice import Advice
 from cnncalc.layers.receptive_field import ReceptiveField, widest
 
 Shape = tuple[int, ...]
+Category = Literal["conv", "linear", "norm", "activation", "pool", "merge", "other"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+FLOP_CATEGORIES = ("conv", "linear", "bias", *CATEGORIES[2:])  # the totals' breakdown: bias adds counted apart
 # strict: YAML `true`, `3.0` or '3' is not silently a size, and 'yes' is not a flag; a real number may be
 # written as an integer (1 for 1.0). Every number is bounded (cnncalc.limits).
 Int = Annotated[int, Strict(), Field(ge=-MAX_INT, le=MAX_INT)]
@@ -78,16 +82,22 @@ class LayerBase(BaseModel):
 
     # how many inputs the kind takes: (at least, at most or None for any number)
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
-    # FLOPs breakdown category: conv, linear, norm, activation, pool, merge, shape
-    category: ClassVar[str] = "shape"
+    # where its FLOPs count in the totals' breakdown (checked when the class is made)
+    category: ClassVar[Category] = "other"
     # other spellings (Keras, PyTorch class names) accepted for `type` -> the type each one means; compared
     # lower-case without '_' or '-', so PyTorch class names (BatchNorm2d, LeakyReLU) need no entry
     type_aliases: ClassVar[dict[str, str]] = {}
-    # one line each, shown by `cnncalc layers` and in the README
-    shape_rule: ClassVar[str] = "output = input"
-    flops_rule: ClassVar[str] = "0"
+    # one line each, shown by `cnncalc layers` and in the README; every kind states its own
+    shape_rule: ClassVar[str]
+    flops_rule: ClassVar[str]
     # input-sized arrays the kernel holds at once besides its output (for verify's memory estimate)
     temporaries: ClassVar[float] = 0
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.category not in CATEGORIES:
+            raise TypeError(f"{cls.__name__}.category is {cls.category!r}; it must be one of {CATEGORIES}")
 
     @property
     def kind(self) -> str:
@@ -118,8 +128,17 @@ class LayerBase(BaseModel):
     def extra_flops(self, *in_shapes: Shape) -> int:
         return 0
 
+    def bias_flops(self, *in_shapes: Shape) -> int:
+        """The part of `extra_flops` that is bias adds (counted apart in the totals)."""
+        return 0
+
     def flops(self, *in_shapes: Shape) -> int:
         return 2 * self.macs(*in_shapes) + self.extra_flops(*in_shapes)
+
+    def flops_by_category(self, *in_shapes: Shape) -> dict[str, int]:
+        """This layer's FLOPs per sample by breakdown category: its own, and its bias adds under 'bias'."""
+        bias = self.bias_flops(*in_shapes)
+        return {self.category: self.flops(*in_shapes) - bias, "bias": bias}
 
     def hyper(self) -> str:
         """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
@@ -132,6 +151,11 @@ class LayerBase(BaseModel):
     def advice(self, *in_shapes: Shape) -> list[Advice]:
         """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
         return []
+
+    def receptive_field_steps(self, before: ReceptiveField, *in_shapes: Shape) -> list[str] | None:
+        """The receptive-field step with its numbers, for `cnncalc explain`; None: explain shows before and
+        after (what kinds without a sliding window do)."""
+        return None
 
     def receptive_field(self, fields: tuple[ReceptiveField | None, ...], *in_shapes: Shape) -> ReceptiveField | None:
         """The receptive field of this layer's output, from its inputs' fields. Default: each output value

@@ -10,7 +10,8 @@ from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
-from cnncalc.layers.receptive_field import ReceptiveField, transposed_receptive_field, window_receptive_field
+from cnncalc.layers.receptive_field import (ReceptiveField, explain_receptive_field, transposed_receptive_field,
+                                            window_receptive_field)
 from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, Weight, rank_of
 
 LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
@@ -95,6 +96,9 @@ class Conv(_ConvBase):
         return prod(out) * (x[0] // self.groups) * prod(self.kernel_size)
 
     def extra_flops(self, x: Shape) -> int:
+        return self.bias_flops(x)
+
+    def bias_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
 
     def hyper(self) -> str:
@@ -122,6 +126,9 @@ class Conv(_ConvBase):
 
     def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
+
+    def receptive_field_steps(self, before: ReceptiveField, x: Shape) -> list[str] | None:
+        return explain_receptive_field(before, *self.window(x[1:]))
 
     def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
         """A padded channels-last copy of the input, two im2col chunks and a re-laid-out copy of the weight."""
@@ -173,6 +180,9 @@ class ConvTranspose(_ConvBase):
         return prod(x) * (self.out_channels // self.groups) * prod(self.kernel_size)
 
     def extra_flops(self, x: Shape) -> int:
+        return self.bias_flops(x)
+
+    def bias_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
 
     def hyper(self) -> str:

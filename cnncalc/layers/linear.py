@@ -40,6 +40,9 @@ class Linear(LayerBase):
         return prod(self.output_shape(x)) * self._in_features(x)
 
     def extra_flops(self, x: Shape) -> int:
+        return self.bias_flops(x)
+
+    def bias_flops(self, x: Shape) -> int:
         return prod(self.output_shape(x)) if self.bias else 0
 
     def explain(self, x: Shape) -> list[str]:

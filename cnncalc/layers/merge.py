@@ -23,9 +23,12 @@ class ElementwiseMerge(LayerBase):
         for x in xs[1:]:
             if x != xs[0]:
                 shapes = ", ".join(shape_text((1, *s)) for s in xs)
+                fix = ("Match them with a 1x1 convolution (channels) or a strided one/pooling (spatial size) on "
+                       "one branch, as a residual shortcut does." if self.type == "add" else
+                       "multiply does not broadcast: give both the same shape (to scale a map by per-channel "
+                       "weights, upsample the [N, C, 1, 1] branch to the map's size first).")
                 raise ShapeError(f"needs inputs of the same shape; got {shapes} from {', '.join(self.inputs)}",
-                                 fix="Match them with a 1x1 convolution (channels) or a strided one/pooling "
-                                     "(spatial size) on one branch.")
+                                 fix=fix)
         return xs[0]
 
     def extra_flops(self, *xs: Shape) -> int:
@@ -43,6 +46,7 @@ class Concat(LayerBase):
     arity = (2, None)
     category = "merge"
     shape_rule = "inputs equal except along `dim` (default 1, channels); output sums that axis"
+    flops_rule = "0"
 
     def output_shape(self, *xs: Shape) -> Shape:
         ranks = {len(x) for x in xs}

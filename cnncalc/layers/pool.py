@@ -11,7 +11,7 @@ from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
-from cnncalc.layers.receptive_field import ReceptiveField, window_receptive_field
+from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, window_receptive_field
 from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, rank_of
 from cnncalc.layers.conv import LAYOUTS
 
@@ -86,6 +86,9 @@ class _WindowPool(LayerBase):
 
     def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
+
+    def receptive_field_steps(self, before: ReceptiveField, x: Shape) -> list[str] | None:
+        return explain_receptive_field(before, *self.window(x[1:]))
 
     def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
         """A padded copy of the input (extended by stride - 1 for ceil_mode) and, for averages, a divisor."""

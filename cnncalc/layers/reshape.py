@@ -23,6 +23,7 @@ class Flatten(LayerBase):
 
     category = "other"
     shape_rule = "axes start_dim..end_dim (PyTorch dims, batch = 0) become one"
+    flops_rule = "0"
 
     def output_shape(self, x: Shape) -> Shape:
         start = sample_axis(self.start_dim, x, "start_dim")
@@ -45,6 +46,7 @@ class Reshape(LayerBase):
 
     category = "other"
     shape_rule = "output = shape (batch axis kept; one -1 inferred)"
+    flops_rule = "0"
 
     @field_validator("shape")
     @classmethod
@@ -79,6 +81,8 @@ class Identity(LayerBase):
     type: Literal["identity"]
 
     category = "other"
+    shape_rule = "output = input"
+    flops_rule = "0"
 
     def output_shape(self, x: Shape) -> Shape:
         return x
@@ -95,6 +99,7 @@ class ZeroPad2d(LayerBase):
     type_aliases = {"zeropadding2d": "zeropad2d"}
     category = "other"
     shape_rule = "H + top + bottom, W + left + right"
+    flops_rule = "0"
 
     @field_validator("padding")
     @classmethod
@@ -132,6 +137,7 @@ class Crop(LayerBase):
     arity = (1, 2)
     category = "other"
     shape_rule = "N - before - after per spatial axis; with two inputs the second's spatial size"
+    flops_rule = "0"
 
     def crops(self, *xs: Shape) -> W.PadPairs:
         x = xs[0]
