@@ -328,7 +328,7 @@ def explain(
     """Each layer's formulas with its numbers filled in: output size, params, MACs, FLOPs, receptive field."""
     from cnncalc.analyze import analyze
     from cnncalc.explain import explain as explain_layers
-    from cnncalc.explain import explain_json, explain_markdown, explain_renderable
+    from cnncalc.explain_report import explain_json, explain_markdown, explain_renderable
     from cnncalc.lint import lint
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype)
@@ -355,7 +355,8 @@ def diff(
 ) -> None:
     """Align two specs layer by layer: where shapes, params, MACs, receptive field and memory differ."""
     from cnncalc.analyze import analyze
-    from cnncalc.diff import compare, diff_json, diff_markdown, diff_renderable
+    from cnncalc.diff import compare
+    from cnncalc.diff_report import diff_json, diff_markdown, diff_renderable
     refuse_empty({"B": spec_b, "--input": input_shape})
     second = spec_b or spec_a
     if spec_b is None and not overrides:
@@ -384,7 +385,7 @@ def sweep(
 ) -> None:
     """Params, MACs, activation and peak memory per input size or batch size, with bars."""
     from cnncalc.sweep import sweep as sweep_points
-    from cnncalc.sweep import sweep_json, sweep_markdown, sweep_renderable
+    from cnncalc.sweep_report import sweep_json, sweep_markdown, sweep_renderable
     batch_sizes = parse_ints(batches, "--batch")
     if not batch_sizes:
         raise CnnCalcError(f"--batch '{shown_text(batches)}' is not a list of whole numbers up to {MAX_INT:,}",
@@ -412,6 +413,7 @@ def solve(
 ) -> None:
     """Every (kernel, stride, padding, dilation) that turns --in into exactly --out with no lost pixels."""
     from cnncalc import solve as solver
+    from cnncalc import solve_report
     args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
                 dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
     if not 1 <= limit <= MAX_INT:
@@ -422,10 +424,12 @@ def solve(
         found = every[:limit]
         if len(every) > limit:
             note(f"showing the {limit} simplest of {len(every)} solutions; --limit {len(every)} shows all")
-        table, as_json, markdown = solver.solutions_table, solver.solutions_json, solver.solutions_markdown
+        table, as_json, markdown = solve_report.solutions_table, solve_report.solutions_json, \
+            solve_report.solutions_markdown
     else:
         found = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **args)
-        table, as_json, markdown = solver.chains_table, solver.chains_json, solver.chains_markdown
+        table, as_json, markdown = solve_report.chains_table, solve_report.chains_json, \
+            solve_report.chains_markdown
     render(format, "solve", table=lambda: table(size_in, size_out, kind, found),
            json=lambda: as_json(size_in, size_out, kind, found),
            markdown=lambda: markdown(size_in, size_out, kind, found))

@@ -26,8 +26,8 @@ from fractions import Fraction
 from rich.console import Console
 
 from cnncalc.analyze import analyze
-from cnncalc.diff import (Comparison, FieldChange, TotalChange, align, compare, diff_json, diff_markdown,
-                          diff_renderable, headline, percent_text)
+from cnncalc.diff import Comparison, FieldChange, TotalChange, align, compare
+from cnncalc.diff_report import diff_json, diff_markdown, diff_renderable, headline, percent_text, summary_text
 from cnncalc.spec import parse
 
 HEAD = """input: [3, 32, 32]
@@ -130,7 +130,7 @@ def test_per_layer_differences_against_hand_worked_numbers():
     relu = by_a["relu_1"]  # its own config is the same: it only follows conv1's new shape
     assert relu.status == "changed" and not relu.config and "config" not in relu.changed
     assert "output_shape" in relu.changed and relu.macs.delta == 0
-    assert relu.summary().startswith("follows upstream")
+    assert summary_text(relu).startswith("follows upstream")
 
     conv2 = by_a["conv2"]  # same shape and MACs; it reads relu_1 now (the pool is gone), its field is 8 -> 7
     assert conv2.changed == ("inputs", "receptive_field") and not conv2.config

@@ -781,15 +781,15 @@ def test_solve_with_a_huge_limit_is_refused_instead_of_printing_every_answer():
 
 
 def test_solve_renderers_refuse_more_answers_than_they_show():
-    from cnncalc import solve
-    many = [solve.Solution("conv", 3, 1, 1)] * (solve.MAX_SHOWN + 1)
+    from cnncalc import solve, solve_report as out
+    many = [solve.Solution("conv", 3, 1, 1)] * (out.MAX_SHOWN + 1)
     chains = [solve.Chain((s,), (7, 7)) for s in many]
-    for render, answers in ((solve.solutions_table, many), (solve.solutions_json, many),
-                            (solve.solutions_markdown, many), (solve.chains_table, chains),
-                            (solve.chains_json, chains), (solve.chains_markdown, chains)):
+    for render, answers in ((out.solutions_table, many), (out.solutions_json, many),
+                            (out.solutions_markdown, many), (out.chains_table, chains),
+                            (out.chains_json, chains), (out.chains_markdown, chains)):
         with pytest.raises(CnnCalcError, match="more than cnncalc shows"):
             render(7, 7, "conv", answers)
-        render(7, 7, "conv", answers[:solve.MAX_SHOWN])  # the most it shows is still fine
+        render(7, 7, "conv", answers[:out.MAX_SHOWN])  # the most it shows is still fine
 
 
 def test_solve_describes_a_wide_value_range_without_listing_it():

@@ -19,8 +19,9 @@ from cnncalc.errors import CnnCalcError
 from cnncalc.layers import KINDS
 from cnncalc.layers import window as W
 from cnncalc.layers.advice import window_advice
-from cnncalc.solve import (Chain, Solution, chains_json, chains_markdown, chains_table, lost_pixels, parse_values,
-                           solutions_json, solutions_markdown, solutions_table, solve_chain, solve_layer)
+from cnncalc.solve import Chain, Solution, lost_pixels, parse_values, solve_chain, solve_layer
+from cnncalc.solve_report import (chains_json, chains_markdown, chains_table, solutions_json, solutions_markdown,
+                                  solutions_table)
 from conftest import make
 
 # ---- the independent oracle ------------------------------------------------------------------------------

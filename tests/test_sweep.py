@@ -21,7 +21,8 @@ from rich.console import Console
 
 from cnncalc.errors import CnnCalcError
 from cnncalc.spec import parse
-from cnncalc.sweep import points_from_json, sweep, sweep_json, sweep_markdown, sweep_renderable
+from cnncalc.sweep import sweep
+from cnncalc.sweep_report import points_from_json, sweep_json, sweep_markdown, sweep_renderable
 
 SPEC = """name: tiny
 input: [3, 32, 32]
