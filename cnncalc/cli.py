@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from enum import Enum
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Iterable, Optional
 
 import typer
 from rich.cells import cell_len
@@ -88,14 +88,18 @@ def require_format(format: Format, command: str, *offered: str) -> None:
         raise CnnCalcError(f"{command} has no {format.value} format", fix=f"Use --format {', '.join(offered)}.")
 
 
-def render(format: Format, command: str, **renderers: Callable[[], Any]) -> None:
-    """Print `command`'s output in the chosen format; a renderer returns text or a Rich renderable."""
+def render(format: Format, command: str, output: str | None = None, protect: Iterable[str | None] = (),
+           **renderers: Callable[[], Any]) -> None:
+    """`command`'s output in the chosen format, on stdout or in the --output file ('-' is stdout); a renderer
+    returns text or a Rich renderable (a file gets it as plain text). Never writes over `protect`."""
     require_format(format, command, *renderers)
-    output = renderers[format.value]()
-    if isinstance(output, str):
-        sys.stdout.write(output)
+    made = renderers[format.value]()
+    if isinstance(made, str):
+        emit(made, output, protect)
+    elif output is None or output == "-":
+        show(made)
     else:
-        show(output)
+        emit(plain_text(made), output, protect)
 
 
 def note(message: str) -> None:
@@ -193,20 +197,13 @@ def summarize(
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype, optimizer=optimizer)
     warnings = lint(network, summary)
-    if format is Format.table:
-        renderable = report.summary_renderable(summary, chosen, warnings)
-        if output is None or output == "-":
-            show(renderable)
-        else:
-            emit(plain_text(renderable), output, inputs=[network.path])
-    else:
-        if format is Format.csv:
-            for w in warnings:
-                typer.echo(str(w), err=True)
-        text = {Format.json: lambda: report.to_json(summary, warnings),
-                Format.markdown: lambda: report.to_markdown(summary, chosen, warnings),
-                Format.csv: lambda: report.to_csv(summary)}[format]()
-        emit(text, output, inputs=[network.path])
+    if format is Format.csv:  # CSV has no place for them
+        for w in warnings:
+            typer.echo(str(w), err=True)
+    render(format, "summarize", output, [network.path],
+           table=lambda: report.summary_renderable(summary, chosen, warnings),
+           json=lambda: report.to_json(summary, warnings),
+           markdown=lambda: report.to_markdown(summary, chosen, warnings), csv=lambda: report.to_csv(summary))
     fail_if_strict(strict, warnings)
 
 
@@ -231,13 +228,13 @@ def fail_if_strict(strict: bool, warnings: list) -> None:
         raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
-def emit(text: str, output: str | None, inputs: list[str]) -> None:
+def emit(text: str, output: str | None, protect: Iterable[str | None]) -> None:
     """Text to stdout, or to the file --output names ('-' is stdout), written safely (cnncalc.fileio)."""
     if output is None or output == "-":
         sys.stdout.write(text)
         return
     from cnncalc.fileio import write_text_output
-    note(f"wrote {write_text_output(output, text, inputs=inputs)}")
+    note(f"wrote {write_text_output(output, text, inputs=protect)}")
 
 
 @app.command()
@@ -246,9 +243,10 @@ def verify(
     spec: SpecArg,
     batch: BatchOpt = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed for random weights and input.")] = 0,
-    input_arg: Annotated[Optional[str], typer.Option(
-        "--input", "-i", help="An input batch X.npy (batch axis first; sets the batch size), or a shape "
-                              "override like 3,224,224 for a random input.")] = None,
+    input_shape: InputOpt = None,
+    input_file: Annotated[Optional[str], typer.Option(
+        "--input-file", help="An input batch X.npy (batch axis first; it sets the batch size) instead of a random "
+                             "one.")] = None,
     weights: Annotated[Optional[str], typer.Option(
         "--weights", "-w", help="Weights .npz in PyTorch state_dict form (default: PyTorch's random init "
                                 "from --seed).")] = None,
@@ -258,55 +256,50 @@ def verify(
                                                                             "(.npy; .npz for several).")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
     max_memory: Annotated[Optional[str], typer.Option(
-        "--max-memory", help="Refuse to run if the estimated peak exceeds this (e.g. 4GiB; default 80% of "
-                             "available RAM).")] = None,
+        "--max-memory", help="Refuse to run if the estimated peak exceeds this (e.g. 4GiB; default 80% of what "
+                             "the machine lets this process have).")] = None,
     format: FormatOpt = Format.table,
     overrides: SetOpt = None,
     strict: StrictOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
 
     Exit code 0 when all match, 1 on any mismatch, 2 on bad input."""
+    from rich.progress import Progress
+
     from cnncalc import engine, verification
-    from cnncalc.analyze import analyze
     from cnncalc.fileio import check_distinct
+    from cnncalc.lint import lint
     from cnncalc.verify_report import verification_json, verification_renderable
     require_format(format, "verify", "table", "json")
-    refuse_empty({"--input": input_arg, "--weights": weights, "--save-weights": save_weights,
-                  "--save-output": save_output, "--max-memory": max_memory})
-    engine.check_dtype(dtype)
+    refuse_empty({"--input": input_shape, "--input-file": input_file, "--weights": weights,
+                  "--save-weights": save_weights, "--save-output": save_output, "--max-memory": max_memory,
+                  "--output": output})
+    if input_shape is not None and input_shape.endswith(".npy"):
+        raise CnnCalcError(f"--input takes a shape; '{shown_text(input_shape)}' looks like an array file",
+                           fix=f"Give the array as --input-file {shown_text(input_shape)}.")
     check_seed(seed)
-    check_distinct({"--save-weights": save_weights, "--save-output": save_output})
-    limit, source = (engine.parse_bytes(max_memory), "--max-memory") if max_memory else engine.default_memory_limit()
-    is_array = input_arg is not None and (input_arg.endswith(".npy") or os.path.isfile(input_arg))
-    network = load_network(spec, None if is_array or input_arg is None else input_arg, overrides)
-    input_header = engine.input_header(input_arg, network) if is_array else None
-    summary = analyze(network, batch=input_header.shape[0] if input_header else batch, dtype=dtype)
-    memory = engine.estimate_memory(network, summary, dtype, weights_given=weights is not None,
-                                    input_given=is_array)
-    engine.check_memory(memory, limit, source)  # before any weight or input is made or read
-    used = engine.load_weights(weights, summary, dtype, max_bytes=limit) if weights else \
-        engine.init_weights(network, seed=seed, dtype=dtype, summary=summary)
-    x = engine.load_input(input_arg, network, dtype, max_bytes=limit) if is_array else None
-    protected = [network.path, weights, input_arg if is_array else None]
-    from rich.progress import Progress
+    check_distinct({"--save-weights": save_weights, "--save-output": save_output, "--output": output})
+    limit = engine.parse_bytes(max_memory) if max_memory is not None else None
+    network = load_network(spec, input_shape, overrides)
     progress_console = Console(stderr=True)
     with Progress(console=progress_console, transient=True, disable=not progress_console.is_terminal) as bar:
         task = bar.add_task("running", total=len(network.layers))
-        result = verification.verify(network, batch=batch, seed=seed, x=x, weights=used, dtype=dtype,
-                                     max_memory=limit, summary=summary,
-                                     on_layer=lambda layer: bar.update(task, advance=1, description=layer.name))
+        run = verification.verify_files(
+            network, batch=batch, seed=seed, dtype=dtype, weights_file=weights, input_file=input_file,
+            max_memory=limit, on_layer=lambda layer: bar.update(task, advance=1, description=layer.name))
+    result, protected = run.verification, [network.path, weights, input_file]
     if save_weights:
-        engine.save_weights(save_weights, used, protected)
+        engine.save_weights(save_weights, run.weights, protected)
         note(f"wrote the weights to {save_weights}")
     if save_output and result.outputs:
         engine.save_outputs(save_output, result.outputs, protected)
         note(f"wrote the output to {save_output}")
     elif save_output:
         note(f"did not write {save_output}: the run stopped before the output layer")
-    from cnncalc.lint import lint
-    warnings = lint(network, summary)
-    render(format, "verify", table=lambda: verification_renderable(result, warnings),
+    warnings = lint(network, run.summary)
+    render(format, "verify", output, protected, table=lambda: verification_renderable(result, warnings),
            json=lambda: verification_json(result, warnings))
     if not result.passed:
         raise typer.Exit(ExitCode.CHECK_FAILED)
@@ -324,6 +317,7 @@ def explain(
     input_shape: InputOpt = None,
     overrides: SetOpt = None,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Each layer's formulas with its numbers filled in: output size, params, MACs, FLOPs, receptive field."""
     from cnncalc.analyze import analyze
@@ -333,7 +327,7 @@ def explain(
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype)
     explanations = explain_layers(network, summary, layer_names or [], lint(network, summary))
-    render(format, "explain", table=lambda: explain_renderable(explanations),
+    render(format, "explain", output, [network.path], table=lambda: explain_renderable(explanations),
            json=lambda: explain_json(summary, explanations), markdown=lambda: explain_markdown(summary, explanations))
 
 
@@ -352,6 +346,7 @@ def diff(
     input_shape: InputOpt = None,
     all_rows: Annotated[bool, typer.Option("--all", help="Show every aligned layer, not only changed ones.")] = False,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Align two specs layer by layer: where shapes, params, MACs, receptive field and memory differ."""
     from cnncalc.analyze import analyze
@@ -362,12 +357,12 @@ def diff(
     if spec_b is None and not overrides:
         raise CnnCalcError("diff needs a second spec or some --set overrides",
                            fix="Write `cnncalc diff A.yaml B.yaml`, or `cnncalc diff A.yaml --set conv1.stride=2`.")
-    a = analyze(load_network(spec_a, input_shape, overrides_a), batch=batch, dtype=dtype)
-    b = analyze(load_network(second, input_shape, overrides), batch=batch, dtype=dtype)
+    network_a, network_b = load_network(spec_a, input_shape, overrides_a), load_network(second, input_shape, overrides)
+    a, b = analyze(network_a, batch=batch, dtype=dtype), analyze(network_b, batch=batch, dtype=dtype)
     label_a = spec_a + "".join(f" --set {o}" for o in overrides_a or [])
     label_b = second + "".join(f" --set {o}" for o in overrides or [])
     comparison = compare(a, b, label_a, label_b)
-    render(format, "diff", table=lambda: diff_renderable(comparison, all_rows),
+    render(format, "diff", output, [network_a.path, network_b.path], table=lambda: diff_renderable(comparison, all_rows),
            json=lambda: diff_json(comparison, all_rows=True), markdown=lambda: diff_markdown(comparison, all_rows))
 
 
@@ -377,22 +372,24 @@ def sweep(
     spec: SpecArg,
     inputs: Annotated[Optional[list[str]], typer.Option(
         "--input", "-i", help="An input shape to try, e.g. 3,320,320 (repeatable; default the spec's).")] = None,
-    batches: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
+    batches: Annotated[str, typer.Option("--batches", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
     dtype: DtypeOpt = "float32",
     optimizer: OptimizerOpt = "adam",
     overrides: SetOpt = None,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Params, MACs, activation and peak memory per input size or batch size, with bars."""
     from cnncalc.sweep import sweep as sweep_points
     from cnncalc.sweep_report import sweep_json, sweep_markdown, sweep_renderable
-    batch_sizes = parse_ints(batches, "--batch")
+    batch_sizes = parse_ints(batches, "--batches")
     if not batch_sizes:
-        raise CnnCalcError(f"--batch '{shown_text(batches)}' is not a list of whole numbers up to {MAX_INT:,}",
-                           fix="Write e.g. --batch 1,8,32.")
+        raise CnnCalcError(f"--batches '{shown_text(batches)}' is not a list of whole numbers up to {MAX_INT:,}",
+                           fix="Write e.g. --batches 1,8,32.")
     network = load_network(spec, None, overrides)
     points = sweep_points(network, [parse_shape(s) for s in inputs or []], batch_sizes, dtype, optimizer)
-    render(format, "sweep", table=lambda: sweep_renderable(points), json=lambda: sweep_json(points),
+    render(format, "sweep", output, [network.path], table=lambda: sweep_renderable(points),
+           json=lambda: sweep_json(points),
            markdown=lambda: sweep_markdown(points))
 
 
@@ -410,6 +407,7 @@ def solve(
     layers: Annotated[int, typer.Option("--layers", help="Spread the change over this many layers.")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many answers.")] = 10,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Every (kernel, stride, padding, dilation) that turns --in into exactly --out with no lost pixels."""
     from cnncalc import solve as solver
@@ -430,30 +428,30 @@ def solve(
         found = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **args)
         table, as_json, markdown = solve_report.chains_table, solve_report.chains_json, \
             solve_report.chains_markdown
-    render(format, "solve", table=lambda: table(size_in, size_out, kind, found),
+    render(format, "solve", output, table=lambda: table(size_in, size_out, kind, found),
            json=lambda: as_json(size_in, size_out, kind, found),
            markdown=lambda: markdown(size_in, size_out, kind, found))
 
 
 @app.command()
 @user_errors
-def zoo(format: FormatOpt = Format.table) -> None:
+def zoo(format: FormatOpt = Format.table, output: OutputOpt = None) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
 
     from cnncalc.analyze import analyze
     from cnncalc.report import zoo_json, zoo_table
     from cnncalc.spec import bundled_dir, bundled_names, load
-    require_format(format, "zoo", "table", "json")
     summaries = {name: analyze(load(bundled_dir() / f"{name}.yaml")) for name in bundled_names()}
-    render(format, "zoo", table=lambda: zoo_table(summaries), json=lambda: zoo_json(summaries))
+    render(format, "zoo", output, table=lambda: zoo_table(summaries), json=lambda: zoo_json(summaries))
 
 
 @app.command()
 @user_errors
-def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type to describe.")] = None) -> None:
+def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type to describe.")] = None,
+           output: OutputOpt = None) -> None:
     """The layer catalogue: types, fields and defaults, accepted aliases, and how each is counted."""
     from cnncalc.catalogue import catalogue_table, kind_detail
-    show(kind_detail(kind) if kind else catalogue_table())
+    render(Format.table, "layers", output, table=lambda: kind_detail(kind) if kind else catalogue_table())
 
 
 def run() -> None:

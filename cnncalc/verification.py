@@ -9,8 +9,9 @@ from typing import Callable
 import numpy as np
 
 from cnncalc.analyze import Summary, analyze
-from cnncalc.engine import (KernelFailure, MemoryEstimate, Statistics, Weights, check_memory, estimate_memory,
-                            execute, init_weights, random_input, statistics)
+from cnncalc.engine import (KernelFailure, MemoryEstimate, Statistics, Weights, check_dtype, check_memory,
+                            default_memory_limit, estimate_memory, execute, init_weights, input_header, load_input,
+                            load_weights, random_input, statistics)
 from cnncalc.layers import LayerBase, Shape
 from cnncalc.network import Network
 
@@ -90,6 +91,36 @@ def verify(network: Network, *, batch: int = 1, seed: int = 0, x: np.ndarray | N
         outputs = {}
     return Verification(network.name, tuple(x.shape), dtype, tuple(checks), time.perf_counter() - start, memory,
                         outputs, not_run=len(network.layers) - len(checks))
+
+
+@dataclass(frozen=True)
+class Run:
+    """A verification with what it used: the summary it checked against and the weights."""
+
+    verification: Verification
+    summary: Summary
+    weights: Weights
+
+
+def verify_files(network: Network, *, batch: int = 1, seed: int = 0, dtype: str = "float32",
+                 weights_file: str | None = None, input_file: str | None = None, max_memory: int | None = None,
+                 on_layer: Callable[[LayerBase], None] | None = None) -> Run:
+    """`verify` with weights and an input batch read from files (or drawn from `seed`). The memory limit
+    (default: `default_memory_limit`) is checked against the estimate, from the files' array headers, before
+    any weight or input is made or read; an input file sets the batch size."""
+    check_dtype(dtype)
+    limit, source = (max_memory, "--max-memory") if max_memory is not None else default_memory_limit()
+    header = input_header(input_file, network) if input_file is not None else None
+    summary = analyze(network, batch=header.shape[0] if header else batch, dtype=dtype)
+    memory = estimate_memory(network, summary, dtype, weights_given=weights_file is not None,
+                             input_given=input_file is not None)
+    check_memory(memory, limit, source)
+    weights = load_weights(weights_file, summary, dtype, max_bytes=limit) if weights_file is not None else \
+        init_weights(network, seed=seed, dtype=dtype, summary=summary)
+    x = load_input(input_file, network, dtype, max_bytes=limit) if input_file is not None else None
+    result = verify(network, batch=summary.batch, seed=seed, x=x, weights=weights, dtype=dtype, max_memory=limit,
+                    summary=summary, on_layer=on_layer)
+    return Run(result, summary, weights)
 
 
 class _Mismatch(Exception):

@@ -166,7 +166,7 @@ def test_diff_needs_a_second_spec_or_overrides(runner, small):
 
 
 def test_sweep_over_inputs_and_batches(runner, small):
-    result = runner.invoke(app, ["sweep", small, "-i", "3,32,32", "-i", "3,64,64", "--batch", "1,4", "-f", "json"])
+    result = runner.invoke(app, ["sweep", small, "-i", "3,32,32", "-i", "3,64,64", "--batches", "1,4", "-f", "json"])
     assert result.exit_code == 0, result.output
     points = json.loads(result.stdout)["points"]
     assert len(points) == 4
@@ -174,7 +174,7 @@ def test_sweep_over_inputs_and_batches(runner, small):
     macs = {(tuple(p["input_shape"])): p["macs"] for p in points}
     assert macs[(1, 3, 32, 32)] == MACS and macs[(4, 3, 32, 32)] == 4 * MACS
     assert macs[(1, 3, 64, 64)] == 4 * 221_184 + 10 * 8 * 32 * 32
-    table = runner.invoke(app, ["sweep", small, "--batch", "1,2"])
+    table = runner.invoke(app, ["sweep", small, "--batches", "1,2"])
     assert table.exit_code == 0 and "MACs bar" in table.stdout
     bad = runner.invoke(app, ["sweep", small, "-i", "3,1,1"])
     assert bad.exit_code == 2 and "input [3, 1, 1] does not fit" in bad.stderr
@@ -276,3 +276,29 @@ def test_a_cell_lists_at_most_eight_inputs_and_says_how_many_more(runner, spec_f
     assert "[1, 2, 4] " * 7 + "[1, 2, 4] ... (+4 more)" in row
     data = json.loads(runner.invoke(app, ["summarize", str(spec), "-f", "json"]).stdout)
     assert len(data["layers"][-1]["inputs"]) == 12  # machine formats list them all
+
+
+@pytest.mark.parametrize("args", [["explain", "SMALL"], ["diff", "SMALL", "--set", "conv1.stride=2"],
+                                  ["sweep", "SMALL", "--batches", "1,2"], ["solve", "--in", "224", "--out", "112"],
+                                  ["zoo"], ["layers"], ["verify", "SMALL"]])
+def test_every_command_that_prints_can_write_to_a_file(runner, small, tmp_path, args):
+    args = [small if a == "SMALL" else a for a in args]
+    shown = runner.invoke(app, [*args, "-f", "json"] if args[0] != "layers" else args)
+    assert shown.exit_code == 0, shown.output
+    target = tmp_path / "out.txt"
+    written = runner.invoke(app, [*args, "-o", str(target)])
+    assert written.exit_code == 0 and written.stdout == "" and f"wrote {target}" in written.stderr
+    assert target.read_text().strip() and "\x1b" not in target.read_text()
+
+
+def test_an_input_array_has_its_own_option(runner, small, tmp_path, monkeypatch):
+    np = pytest.importorskip("numpy")
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, 32, 32), np.float32))
+    result = runner.invoke(app, ["verify", small, "--input", str(tmp_path / "x.npy")])
+    assert result.exit_code == 2 and "--input takes a shape" in result.stderr and "--input-file" in result.stderr
+    result = runner.invoke(app, ["verify", small, "--input-file", str(tmp_path / "x.npy"), "-f", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["input_shape"] == [2, 3, 32, 32]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "3,16,16").write_text("a file named like a shape")  # no longer taken for an array
+    with_shape = runner.invoke(app, ["verify", small, "--input", "3,16,16", "-f", "json"])
+    assert with_shape.exit_code == 0 and json.loads(with_shape.stdout)["input_shape"] == [1, 3, 16, 16]

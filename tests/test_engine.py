@@ -174,7 +174,7 @@ def test_verify_with_input_array_weights_and_saved_output(runner, skip_file, tmp
     weights = init_weights(net, seed=9)
     save_weights(tmp_path / "w.npz", weights)
     out = tmp_path / "y.npy"
-    result = runner.invoke(app, ["verify", skip_file, "--input", str(tmp_path / "x.npy"), "--weights",
+    result = runner.invoke(app, ["verify", skip_file, "--input-file", str(tmp_path / "x.npy"), "--weights",
                                  str(tmp_path / "w.npz"), "--save-output", str(out)])
     assert result.exit_code == 0, result.output
     expected = execute(net, weights, x)["fc"]
@@ -189,7 +189,7 @@ def test_verify_save_weights_writes_what_it_used(runner, skip_file, tmp_path, ne
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--input", "X_BAD"], "has shape [2, 3, 8, 8], but the spec takes [N, 4, 8, 8]"),
+    (["--input-file", "X_BAD"], "has shape [2, 3, 8, 8], but the spec takes [N, 4, 8, 8]"),
     (["--weights", "W_BAD"], "missing: a.weight"),
     (["--weights", "nowhere.npz"], "no such weights file"),
     (["--max-memory", "1KiB"], "more than the limit of"),

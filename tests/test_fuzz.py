@@ -474,7 +474,7 @@ def test_mutated_specs(case, data):
         run(["diff", *(pair if second == "diff" else pair[::-1]), "-f",
              data.draw(st.sampled_from(["table", "json", "markdown"]), label="diff format")], text)
     elif second == "sweep":
-        run(["sweep", path, "--batch", "1,4", *data.draw(st.sampled_from([[], ["-i", "3,64,64"]]), label="sweep")],
+        run(["sweep", path, "--batches", "1,4", *data.draw(st.sampled_from([[], ["-i", "3,64,64"]]), label="sweep")],
             text)
 
 
@@ -552,7 +552,7 @@ def test_hostile_options(data):
         "explain": ["--batch", "--input", "--set", "--dtype", "--format", "LAYER"],
         "verify": ["--batch", "--input", "--set", "--seed", "--dtype", "--format", "--strict"],
         "diff": ["--batch", "--input", "--set", "--set-a", "--dtype", "--format", "--all", "B"],
-        "sweep": ["--batch", "--input", "--set", "--dtype", "--optimizer", "--format"],
+        "sweep": ["--batches", "--input", "--set", "--dtype", "--optimizer", "--format"],
     }[command]
     chosen = data.draw(st.lists(st.sampled_from(options), min_size=1, max_size=4, unique=True), label="options")
     if command == "diff" and "--set" not in chosen and "B" not in chosen:
@@ -850,10 +850,10 @@ def test_sweep_work_is_bounded_by_points_times_layers():
     # 1,000 points (the most a sweep takes) of a 10,000-layer spec analysed for about ten minutes
     path = _write(b"input: [3, 8, 8]\nlayers:\n  - {type: relu, name: r, repeat: 2000}\n", "long.yaml")
     start = time.perf_counter()
-    result = run(["sweep", path, "--batch", ",".join(str(b) for b in range(1, 101))])
+    result = run(["sweep", path, "--batches", ",".join(str(b) for b in range(1, 101))])
     assert result.exit_code == 2 and "Sweep at most 50 points" in result.stderr
     assert time.perf_counter() - start < 2  # refused before any analysis
-    assert run(["sweep", path, "--batch", "1,2,3", "-f", "json"]).exit_code == 0
+    assert run(["sweep", path, "--batches", "1,2,3", "-f", "json"]).exit_code == 0
 
 
 def test_layer_names_are_bounded_because_every_table_row_is_as_wide_as_the_longest():

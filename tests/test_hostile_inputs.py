@@ -360,14 +360,14 @@ def conv(spec_file):
     (["verify", "{spec}", "--batch", BIG], ["--batch", "1 to 1,000,000,000,000", "..."]),
     (["explain", "{spec}", "--batch", BIG], ["--batch", "1 to 1,000,000,000,000", "..."]),
     (["diff", "{spec}", "--set", "c.stride=2", "--batch", BIG], ["--batch", "1 to 1,000,000,000,000", "..."]),
-    (["sweep", "{spec}", "--batch", f"1,{BIG}"], ["--batch", "'1,1000", "...'"]),
+    (["sweep", "{spec}", "--batches", f"1,{BIG}"], ["--batches", "'1,1000", "...'"]),
     (["summarize", "{spec}", "--batch", "9" * 5000], ["Invalid value for '--batch'"]),
     (["summarize", "{spec}", "--batch", "0"], ["--batch", "got 0"]),
     (["summarize", "{spec}", "--input", f"3,{BIG},8"], ["--input", "is not a shape", "...'"]),
     (["verify", "{spec}", "--input", f"3,{BIG},8"], ["--input", "is not a shape", "...'"]),
     (["summarize", "{spec}", "--input", "3,16,1²"], ["--input '3,16,1²' is not a shape"]),
     (["sweep", "{spec}", "--input", "3,16,1²"], ["--input '3,16,1²' is not a shape"]),
-    (["sweep", "{spec}", "--batch", "1²"], ["--batch '1²'"]),
+    (["sweep", "{spec}", "--batches", "1²"], ["--batches '1²'"]),
     (["summarize", "{spec}", "--input", ""], ["--input '' is not a shape"]),
     (["verify", "{spec}", "--input", ""], ["--input is empty"]),
     (["explain", "{spec}", "--input", ""], ["--input '' is not a shape"]),
@@ -604,7 +604,7 @@ def test_good_weights_are_accepted(conv, tmp_path):
 def test_an_input_header_claiming_terabytes_is_refused(conv, tmp_path):
     path = tmp_path / "x.npy"
     path.write_bytes(npy_header((1, 3, 1_000_000, 1_000_000)))
-    refused(["verify", conv, "--input", path], str(path), "truncated", "12,000,000,000,000 bytes", memory=True)
+    refused(["verify", conv, "--input-file", path], str(path), "truncated", "12,000,000,000,000 bytes", memory=True)
 
 
 @pytest.mark.parametrize("dtype, words", [
@@ -615,13 +615,13 @@ def test_an_input_header_claiming_terabytes_is_refused(conv, tmp_path):
 def test_an_input_array_that_is_not_real_is_refused(conv, tmp_path, dtype, words):
     path = tmp_path / "x.npy"
     np.save(path, np.ones((1, 3, 8, 8), dtype))
-    refused(["verify", conv, "--input", path], str(path), *words)
+    refused(["verify", conv, "--input-file", path], str(path), *words)
 
 
 def test_a_pickled_input_array_is_refused(conv, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, np.array([None] * 192, dtype=object).reshape(1, 3, 8, 8), allow_pickle=True)
-    refused(["verify", conv, "--input", path], "Python objects", "never unpickles")
+    refused(["verify", conv, "--input-file", path], "Python objects", "never unpickles")
 
 
 # ---- spec strings in titles --------------------------------------------------------------------------------
