@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from math import prod, sqrt
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 

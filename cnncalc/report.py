@@ -13,7 +13,6 @@ from rich.text import Text
 
 from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError, shown_text
-from cnncalc.layers import Shape
 from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.units import human, human_bytes, number, shape_text
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, Padding, block_starts, blocks, channels_first,
                                     channels_last, explicit_pads, is_channels_last, largest_block, pad_spatial,
-                                    span, units, view, window_counts, windows)
+                                    units, view, window_counts, windows)
 
 CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
 MIN_CHUNK_BYTES = 1 << 20

@@ -39,6 +39,11 @@ Flag = Annotated[bool, Strict()]
 Real = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_REAL, le=MAX_REAL)]
 PosReal = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False, le=MAX_REAL)]
 Probability = Annotated[float, Strict(), Field(ge=0, le=1)]
+# one value per spatial axis: a spec may give a single number for all, which a `before` validator repeats
+# (`window.per_axis`), so after validation these are always tuples of the kind's rank
+PerAxis = tuple[Pos, ...]
+PerAxisPad = tuple[NonNeg, ...]
+PadPairs = tuple[tuple[NonNeg, NonNeg], ...]  # (before, after) per spatial axis
 
 
 def rank_of(info: ValidationInfo) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
@@ -12,30 +12,30 @@ from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
 from cnncalc.layers.receptive_field import (ReceptiveField, explain_receptive_field, transposed_receptive_field,
                                             window_receptive_field)
-from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, Weight, rank_of
+from cnncalc.layers.base import Flag, LayerBase, PadPairs, PerAxis, PerAxisPad, Pos, Shape, Weight, rank_of
 
 LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
 
 
 class _ConvBase(LayerBase):
     out_channels: Pos
-    kernel_size: Pos | tuple[Pos, ...]
-    stride: Pos | tuple[Pos, ...] = 1
-    dilation: Pos | tuple[Pos, ...] = 1
+    kernel_size: PerAxis
+    stride: PerAxis = Field(1)  # the validator repeats a single number for every spatial axis
+    dilation: PerAxis = Field(1)
     groups: Pos = 1
     bias: Flag = True
     in_channels: Pos | None = None
 
     category = "conv"
 
-    @field_validator("kernel_size", "stride", "dilation")
+    @field_validator("kernel_size", "stride", "dilation", mode="before")
     @classmethod
-    def _per_axis(cls, value: Any, info: Any) -> tuple[int, ...]:
+    def _per_axis(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         return W.per_axis(value, rank_of(info))
 
     @property
     def rank(self) -> int:
-        return int(self.type[-2])  # type: ignore[attr-defined]
+        return int(self.type[-2])
 
     def _channels(self, shape: Shape) -> int:
         self.expect_rank(shape, (self.rank + 1,), LAYOUTS[self.rank])
@@ -58,23 +58,23 @@ class _ConvBase(LayerBase):
 
 class Conv(_ConvBase):
     type: Literal["conv1d", "conv2d", "conv3d"]
-    padding: Literal["same", "valid"] | NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] = 0
+    padding: Literal["same", "valid"] | PadPairs = Field(0)  # the validator makes (before, after) pairs
 
     type_aliases = {"convolution1d": "conv1d", "convolution2d": "conv2d", "convolution3d": "conv3d"}
     shape_rule = ("out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1 per axis; "
                   "'same' = TensorFlow's: ceil(N/S), odd padding at the end")
     flops_rule = "2 x MACs + 1 per output element for the bias"
 
-    @field_validator("padding")
+    @field_validator("padding", mode="before")
     @classmethod
-    def _padding(cls, value: Any, info: Any) -> Any:
+    def _padding(cls, value: Any, info: ValidationInfo) -> Any:
         return W.normalize_padding(value, rank_of(info))
 
     def pads(self, spatial: Shape) -> W.PadPairs:
         return W.resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.dilation)
 
     def window(self, spatial: Shape) -> W.Window:
-        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.dilation)  # type: ignore[arg-type]
+        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.dilation)
 
     def output_shape(self, x: Shape) -> Shape:
         self._channels(x)
@@ -143,8 +143,8 @@ class Conv(_ConvBase):
 
 class ConvTranspose(_ConvBase):
     type: Literal["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
-    padding: NonNeg | tuple[NonNeg, ...] = 0
-    output_padding: NonNeg | tuple[NonNeg, ...] = 0
+    padding: PerAxisPad = Field(0)
+    output_padding: PerAxisPad = Field(0)
 
     type_aliases = {**{f"{spelling}{r}d{suffix}": f"conv_transpose{r}d" for r in (1, 2, 3)
                        for spelling, suffix in (("convtranspose", ""), ("conv", "transpose"))},
@@ -152,9 +152,9 @@ class ConvTranspose(_ConvBase):
     shape_rule = "out = (N-1)*S - 2*P + D*(F-1) + output_padding + 1 per axis"
     flops_rule = "2 x MACs + 1 per output element for the bias"
 
-    @field_validator("padding", "output_padding")
+    @field_validator("padding", "output_padding", mode="before")
     @classmethod
-    def _pads_per_axis(cls, value: Any, info: Any) -> tuple[int, ...]:
+    def _pads_per_axis(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         return W.per_axis(value, rank_of(info))
 
     def output_shape(self, x: Shape) -> Shape:

@@ -5,41 +5,41 @@ from fractions import Fraction
 from math import gcd, prod
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
 from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, window_receptive_field
-from cnncalc.layers.base import Flag, LayerBase, NonNeg, Pos, Shape, rank_of
+from cnncalc.layers.base import Flag, LayerBase, PadPairs, PerAxis, Pos, Shape, rank_of
 from cnncalc.layers.conv import LAYOUTS
 
 
 class _WindowPool(LayerBase):
-    kernel_size: Pos | tuple[Pos, ...]
-    stride: Pos | tuple[Pos, ...] | None = None  # default: kernel_size, as PyTorch
-    padding: Literal["same", "valid"] | NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...] = 0
+    kernel_size: PerAxis
+    stride: PerAxis = Field(None)  # default: kernel_size, as PyTorch
+    padding: Literal["same", "valid"] | PadPairs = Field(0)  # the validator makes (before, after) pairs
     ceil_mode: Flag = False
 
     category = "pool"
     flops_rule = "1 per window element per output element"
 
-    @field_validator("kernel_size")
+    @field_validator("kernel_size", mode="before")
     @classmethod
-    def _kernel(cls, value: Any, info: Any) -> tuple[int, ...]:
+    def _kernel(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         return W.per_axis(value, rank_of(info))
 
-    @field_validator("stride")
+    @field_validator("stride", mode="before")
     @classmethod
-    def _stride(cls, value: Any, info: Any) -> tuple[int, ...]:
+    def _stride(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         if value is None:
             return info.data.get("kernel_size") or W.per_axis(1, rank_of(info))
         return W.per_axis(value, rank_of(info))
 
-    @field_validator("padding")
+    @field_validator("padding", mode="before")
     @classmethod
-    def _padding(cls, value: Any, info: Any) -> Any:
+    def _padding(cls, value: Any, info: ValidationInfo) -> Any:
         return W.normalize_padding(value, rank_of(info))
 
     @property
@@ -68,7 +68,7 @@ class _WindowPool(LayerBase):
         return pads
 
     def window(self, spatial: Shape) -> W.Window:
-        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.window_dilation)  # type: ignore[arg-type]
+        return W.Window(self.kernel_size, self.stride, self.pads(spatial), self.window_dilation)
 
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (self.rank + 1,), LAYOUTS[self.rank])
@@ -105,19 +105,19 @@ class _WindowPool(LayerBase):
 
 class MaxPool(_WindowPool):
     type: Literal["maxpool1d", "maxpool2d", "maxpool3d", "minpool2d"]
-    dilation: Pos | tuple[Pos, ...] = 1
+    dilation: PerAxis = Field(1)
 
     type_aliases = {"maxpooling1d": "maxpool1d", "maxpooling2d": "maxpool2d", "maxpooling3d": "maxpool3d"}
     shape_rule = "as conv: floor (or ceil_mode) ((N + 2P - D*(K-1) - 1) / S) + 1; stride defaults to kernel"
 
-    @field_validator("dilation")
+    @field_validator("dilation", mode="before")
     @classmethod
-    def _dilation(cls, value: Any, info: Any) -> tuple[int, ...]:
+    def _dilation(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         return W.per_axis(value, rank_of(info))
 
     @property
     def window_dilation(self) -> tuple[int, ...]:
-        return self.dilation  # type: ignore[return-value]
+        return self.dilation
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         sign = -1 if self.type == "minpool2d" else 1
@@ -174,16 +174,16 @@ def widest_window(n: int, out: int) -> int:
 class AdaptivePool(LayerBase):
     type: Literal["adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d",
                   "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d"]
-    output_size: Pos | tuple[Pos | None, ...]
+    output_size: tuple[Pos | None, ...]  # None keeps that axis
 
     category = "pool"
     temporaries = 2  # a gather of the widest windows per axis, and the reduction of the previous axis
     shape_rule = "out = output_size (None keeps that axis); window i spans floor(i*N/out) .. ceil((i+1)*N/out)"
     flops_rule = "1 per window element per output element"
 
-    @field_validator("output_size")
+    @field_validator("output_size", mode="before")
     @classmethod
-    def _output_size(cls, value: Any, info: Any) -> tuple[int | None, ...]:
+    def _output_size(cls, value: Any, info: ValidationInfo) -> tuple[Any, ...]:
         sizes = W.per_axis(value, rank_of(info))
         if rank_of(info) == 1 and None in sizes:  # PyTorch takes None ("keep this axis") in 2-D and 3-D only
             raise ValueError("a 1-D adaptive pool needs a size (null keeps an axis only in 2-D and 3-D)")

@@ -9,9 +9,8 @@ is otherwise applied first, as F.pad does: no window that starts in the end padd
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import gcd
-from typing import Literal, NamedTuple, Sequence
+from typing import Any, Literal, NamedTuple, Sequence
 
 from cnncalc.errors import ShapeError
 
@@ -33,9 +32,10 @@ class Window(NamedTuple):
 SPATIAL_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def per_axis(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
-    """An int or a list of `rank` ints, as a tuple of `rank` ints (ValueError otherwise, for validators)."""
-    if isinstance(value, int):
+def per_axis(value: Any, rank: int) -> tuple[Any, ...]:
+    """A number or a list of `rank` values, as a tuple of `rank` values (ValueError otherwise, for the
+    `before` validators: the field's own type then checks each value)."""
+    if not isinstance(value, (list, tuple)):
         return (value,) * rank
     values = tuple(value)
     if len(values) != rank:
@@ -43,17 +43,19 @@ def per_axis(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
     return values
 
 
-def normalize_padding(value: Padding, rank: int) -> str | PadPairs:
-    """'same', 'valid', or (before, after) per spatial axis, from any accepted spelling."""
-    if isinstance(value, str):
+def normalize_padding(value: Any, rank: int) -> Any:
+    """'same', 'valid', or (before, after) per spatial axis, from any accepted spelling. For the `before`
+    validators: what is not a padding at all (null, a mapping, a word) is passed on as it is, for the field's
+    type to refuse; a list of the wrong length is a ValueError."""
+    if isinstance(value, str) or not isinstance(value, (int, list, tuple)):
         return value
     if isinstance(value, int):
         return ((value, value),) * rank
     if len(value) != rank:
         raise ValueError(f"needs 1 or {rank} entries (one per spatial axis); got {list(value)}")
-    pairs = []
+    pairs: list[Any] = []
     for entry in value:
-        if isinstance(entry, int):
+        if not isinstance(entry, (list, tuple)):
             pairs.append((entry, entry))
         elif len(entry) == 2:
             pairs.append((entry[0], entry[1]))
