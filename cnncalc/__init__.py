@@ -8,6 +8,8 @@
     result = cnncalc.verify(net, batch=2)          # executed vs calculated shape per layer
 """
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 # public name -> (module, name there); imported on first use, so `cnncalc summarize` never pays for numpy.
@@ -21,8 +23,17 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *_EXPORTS]
 
+if TYPE_CHECKING:  # what type checkers see of the names `__getattr__` imports on first use
+    from cnncalc.analyze import analyze as _analyze
+    summarize = _analyze
+    from cnncalc.engine import init_weights as init_weights, load_weights as load_weights, run as run
+    from cnncalc.engine import save_weights as save_weights
+    from cnncalc.errors import CnnCalcError as CnnCalcError
+    from cnncalc.spec import load as load, parse as parse
+    from cnncalc.verification import verify as verify
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         import importlib
         module, attribute = _EXPORTS[name]

@@ -1,12 +1,12 @@
 """Network -> Summary: one pass in list order applying each layer's rules, batch included."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Iterator
 
 from cnncalc.errors import CnnCalcError, ShapeError, shown, shown_text
-from cnncalc.limits import MAX_DIM, MAX_INT
+from cnncalc.limits import MAX_DIM, MAX_INT, MAX_NAME
 from cnncalc.layers import LayerBase, ParamCount, Shape
 from cnncalc.layers.base import FLOP_CATEGORIES
 from cnncalc.layers.receptive_field import ReceptiveField, tracked
@@ -39,6 +39,86 @@ class Row:
     @property
     def kind(self) -> str:
         return self.layer.kind
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.layer.inputs
+
+    def hyper(self) -> str:
+        return self.layer.hyper()
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """The layers under one module path at a --depth (`layer1` for `layer1.0.conv1` ... `layer1.1.relu2`): their
+    counts summed; shapes, output bytes and receptive field are the module's own (first layer's input, last
+    layer's output)."""
+
+    index: int                       # of its first layer
+    last_index: int                  # of its last layer
+    name: str                        # the module path
+    first: str                       # its first and last layers' names
+    last: str
+    layers: int                      # how many layers it holds
+    inputs: tuple[str, ...]          # layers outside it that it reads, in order of first use
+    input_shapes: tuple[Shape, ...]  # its first layer's, batched
+    output_shape: Shape              # its last layer's, batched
+    params: ParamCount
+    macs: int
+    flops: int
+    flops_by_category: dict[str, int]
+    output_bytes: int                # its last layer's output
+    receptive_field: ReceptiveField | None  # its last layer's
+
+    kind = "module"
+
+    def hyper(self) -> str:
+        return f"{self.layers} layers"
+
+
+def module_path(name: str, depth: int) -> str | None:
+    """The first `depth` dotted parts of a layer's name, or None when the name has no more parts than that."""
+    parts = name.split(".", depth)  # bounded by the name's length, whatever the depth
+    return ".".join(parts[:depth]) if len(parts) > depth else None
+
+
+def collapse(rows: tuple[Row, ...], depth: int) -> tuple[Row | ModuleRow, ...]:
+    """`rows` with every run of consecutive layers under one module path deeper than `depth` folded into one
+    ModuleRow (torchinfo's `depth`, Keras' `expand_nested=False`). Layers whose names have at most `depth` parts
+    stay as they are. A module whose layers are not consecutive in the spec gives one row per run."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1; got {depth}")
+    depth = min(depth, MAX_NAME)  # a name has fewer parts than characters
+    view: list[Row | ModuleRow] = []
+    i = 0
+    while i < len(rows):
+        path = module_path(rows[i].name, depth)
+        if path is None:
+            view.append(rows[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(rows) and module_path(rows[j].name, depth) == path:
+            j += 1
+        view.append(_module_row(path, rows[i:j]))
+        i = j
+    return tuple(view)
+
+
+def _module_row(path: str, rows: tuple[Row, ...]) -> ModuleRow:
+    inside = {r.name for r in rows}
+    inputs = tuple(dict.fromkeys(name for r in rows for name in r.inputs if name not in inside))
+    categories: dict[str, int] = {}
+    for r in rows:
+        for category, n in r.flops_by_category.items():
+            categories[category] = categories.get(category, 0) + n
+    first, last = rows[0], rows[-1]
+    return ModuleRow(
+        index=first.index, last_index=last.index, name=path, first=first.name, last=last.name, layers=len(rows),
+        inputs=inputs, input_shapes=first.input_shapes, output_shape=last.output_shape,
+        params=ParamCount(sum(r.params.trainable for r in rows), sum(r.params.non_trainable for r in rows)),
+        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), flops_by_category=categories,
+        output_bytes=last.output_bytes, receptive_field=last.receptive_field)
 
 
 @dataclass(frozen=True)
@@ -88,6 +168,19 @@ class Summary:
     rows: tuple[Row, ...]
     outputs: tuple[str, ...]
     totals: Totals
+    depth: int | None = None  # set by `at_depth`: `shown_rows` are then `collapse(rows, depth)`
+    view: tuple[Row | ModuleRow, ...] | None = None
+
+    @property
+    def shown_rows(self) -> tuple[Row | ModuleRow, ...]:
+        """The rows a report shows: every layer, or the modules at `depth`. `rows` always holds every layer."""
+        return self.rows if self.view is None else self.view
+
+    def at_depth(self, depth: int | None) -> "Summary":
+        """This summary showing module paths down to `depth` (None: every layer); totals are unchanged."""
+        if depth is None:
+            return replace(self, depth=None, view=None)
+        return replace(self, depth=depth, view=collapse(self.rows, depth))
 
     def row(self, name: str) -> Row:
         for r in self.rows:

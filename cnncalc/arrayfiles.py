@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from math import prod
-from typing import BinaryIO, Mapping
+from typing import IO, Any, BinaryIO, Mapping, cast
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -81,14 +81,14 @@ class _Source:
 
 # ---- public API ---------------------------------------------------------------------------------------------
 
-def read_npz_headers(path: str | os.PathLike, *, option: str = "--weights") -> dict[str, ArrayHeader]:
+def read_npz_headers(path: str | os.PathLike[str], *, option: str = "--weights") -> dict[str, ArrayHeader]:
     """The header of every array in an .npz, by name (without '.npy', as numpy.load names them)."""
     source = _Source(os.fspath(path), "weights", option)
     with _open(source) as handle, _open_zip(source, handle) as archive:
         return {name: header for name, (_, header) in _scan_npz(source, archive).items()}
 
 
-def load_npz(path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]], dtype: str | np.dtype, *,
+def load_npz(path: str | os.PathLike[str], expected: Mapping[str, tuple[int, ...]], dtype: str | np.dtype, *,
              max_bytes: int, option: str = "--weights") -> dict[str, np.ndarray]:
     """The arrays named in `expected`, checked against it and the budget from their headers, then read.
 
@@ -106,14 +106,14 @@ def load_npz(path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]], d
         return {name: _read_member(source, archive, name, *members[name], target) for name in expected}
 
 
-def read_npy_header(path: str | os.PathLike, *, option: str = "--input") -> ArrayHeader:
+def read_npy_header(path: str | os.PathLike[str], *, option: str = "--input") -> ArrayHeader:
     """The header of a .npy file, checked against the file's size."""
     source = _Source(os.fspath(path), "input", option)
     with _open(source) as handle:
         return _npy_header(source, handle)
 
 
-def load_npy(path: str | os.PathLike, dtype: str | np.dtype, *, max_bytes: int,
+def load_npy(path: str | os.PathLike[str], dtype: str | np.dtype, *, max_bytes: int,
              option: str = "--input") -> np.ndarray:
     """One real (integer or floating) array from a .npy, as a C-contiguous array of `dtype`.
 
@@ -143,7 +143,7 @@ def load_npy(path: str | os.PathLike, dtype: str | np.dtype, *, max_bytes: int,
 
 # ---- files --------------------------------------------------------------------------------------------------
 
-def _open(source: _Source) -> BinaryIO:
+def _open(source: _Source) -> io.BufferedReader:
     """The user's file, open for reading; a missing, empty or special file is refused here."""
     ext = ".npz" if source.kind == "weights" else ".npy"
     try:
@@ -221,7 +221,7 @@ def _read_member(source: _Source, archive: zipfile.ZipFile, name: str, info: zip
             again = _parse_header(member, info.file_size)
             if again != header:
                 raise _Refused("changed while it was being read")
-            data = _read_data(member, header)
+            data = _read_data(cast(zipfile.ZipExtFile, member), header)  # what open() gives (typed IO[bytes])
             # The headers were checked to describe the whole member, so this read reaches its end, where
             # zipfile checks the CRC; it returns nothing.
             member.read(1)
@@ -272,7 +272,7 @@ def _names(handle: BinaryIO, most: int = 5) -> str:
 
 # ---- .npy headers and data ----------------------------------------------------------------------------------
 
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
     """Up to `size` bytes; fewer only at the end of the stream (zip members may return short reads)."""
     parts, got = [], 0
     while got < size:
@@ -284,7 +284,7 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _parse_header(stream: BinaryIO, available: int) -> ArrayHeader:
+def _parse_header(stream: IO[bytes], available: int) -> ArrayHeader:
     """Read and check the .npy header at the start of `stream`, whose array holds `available` bytes in all.
 
     Leaves `stream` at the array's data. Refuses (raises _Refused) a malformed header, an impossible shape,
@@ -336,7 +336,7 @@ def _parse_header(stream: BinaryIO, available: int) -> ArrayHeader:
     return header
 
 
-def _checked_header(shape: tuple, fortran_order: bool, dtype: np.dtype) -> ArrayHeader:
+def _checked_header(shape: tuple[Any, ...], fortran_order: bool, dtype: np.dtype) -> ArrayHeader:
     if any(isinstance(d, bool) for d in shape):  # numpy's own check takes True for 1
         raise _Refused(f"has a malformed .npy header (shape {shape!r})")
     if len(shape) > MAX_NDIM:
@@ -352,14 +352,14 @@ def _checked_header(shape: tuple, fortran_order: bool, dtype: np.dtype) -> Array
     return ArrayHeader(tuple(shape), dtype, prod(shape) * dtype.itemsize, fortran_order)
 
 
-def _read_data(stream: BinaryIO, header: ArrayHeader) -> np.ndarray:
+def _read_data(stream: io.BufferedIOBase, header: ArrayHeader) -> np.ndarray:
     """The array the (checked) header describes, read from `stream` positioned at its data."""
     try:
         flat = np.empty(prod(header.shape), dtype=header.dtype)
     except MemoryError:
         raise _Refused(f"needs {_bytes(header.nbytes)}, more than this machine can give",
                        "Free some memory, or use a smaller file.") from None
-    buffer = memoryview(flat.view(np.uint8))
+    buffer = flat.view(np.uint8).data
     done = 0
     while done < header.nbytes:
         got = stream.readinto(buffer[done:done + CHUNK_BYTES])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_core import PydanticUndefined
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +32,7 @@ def fields_text(cls: type[base.LayerBase]) -> str:
     for name, info in cls.model_fields.items():
         if name in COMMON_FIELDS:
             continue
-        parts.append(f"{name}" if info.default is PydanticUndefined else f"{name}={_default(info.default)}")
+        parts.append(f"{name}" if info.is_required() else f"{name}={_default(info.default)}")
     return ", ".join(parts) or "-"
 
 

@@ -173,6 +173,12 @@ OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write 
                                                                          "/dev/null and FIFOs are written in place.")]
 
 
+class WarningsMode(str, Enum):
+    all = "all"
+    grouped = "grouped"
+    none = "none"
+
+
 @app.command()
 @user_errors
 def summarize(
@@ -183,7 +189,15 @@ def summarize(
     format: FormatOpt = Format.table,
     columns: Annotated[Optional[str], typer.Option(
         "--columns", help="More table columns, comma-separated: inputs, input, trainable, flops, memory, rf "
-                          "(receptive field), or 'all'.")] = None,
+                          "(receptive field), or 'all'. A named column is kept however narrow the terminal "
+                          "(by default type, config and # make room first).")] = None,
+    depth: Annotated[Optional[int], typer.Option(
+        "--depth", help="Show module paths down to this depth (layer1.0.conv1 is depth 3; --depth 1 "
+                              "shows layer1): each row sums its layers' params, MACs and FLOPs. Totals are "
+                              "unchanged.")] = None,
+    warnings_mode: Annotated[WarningsMode, typer.Option(
+        "--warnings", help="Design warnings: all (one line each), grouped (repeats of one spec line, e.g. every "
+                           "stage's shortcut, on one line) or none. --strict counts them all.")] = WarningsMode.grouped,
     optimizer: OptimizerOpt = "adam",
     overrides: SetOpt = None,
     strict: StrictOpt = False,
@@ -192,19 +206,31 @@ def summarize(
     """Every layer's output shape, parameters and MACs, with totals and design warnings."""
     from cnncalc import report
     from cnncalc.analyze import analyze
-    chosen = report.choose_columns(columns)
+    chosen, named = report.parse_columns(columns)
+    check_depth(depth)
     from cnncalc.lint import lint
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype, optimizer=optimizer)
     warnings = lint(network, summary)
+    summary = summary.at_depth(depth)
+    mode = warnings_mode.value
     if format is Format.csv:  # CSV has no place for them
-        for w in warnings:
-            typer.echo(str(w), err=True)
+        for line in report.warning_lines(warnings, mode):
+            typer.echo(line, err=True)
     render(format, "summarize", output, [network.path],
-           table=lambda: report.summary_renderable(summary, chosen, warnings),
-           json=lambda: report.to_json(summary, warnings),
-           markdown=lambda: report.to_markdown(summary, chosen, warnings), csv=lambda: report.to_csv(summary))
+           table=lambda: report.summary_renderable(summary, chosen, warnings, keep=named, warnings_mode=mode),
+           json=lambda: report.to_json(summary, [] if mode == "none" else warnings),
+           markdown=lambda: report.to_markdown(summary, chosen, warnings, mode), csv=lambda: report.to_csv(summary))
     fail_if_strict(strict, warnings)
+
+
+def check_depth(depth: int | None) -> None:
+    """--depth is a whole number from 1 (a name's parts are bounded by MAX_NAME, so any larger depth shows
+    every layer and costs nothing more)."""
+    if depth is not None and not 1 <= depth <= MAX_INT:
+        raise CnnCalcError(f"--depth must be a whole number from 1 to {MAX_INT:,}; got {shown(depth)}",
+                           fix="Use e.g. --depth 1 for the top-level modules (layer1, layer2, ...), --depth 2 for "
+                               "their blocks; leave it out for every layer.")
 
 
 MAX_SEED = 2**64 - 1

@@ -116,6 +116,18 @@ class Change(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Both(Generic[T]):
+    """A value of network A (before) and of network B (after), which both always have."""
+
+    before: T
+    after: T
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
 class FieldChange:
     """One configuration field (PyTorch name) that differs, in JSON form (tuples as lists)."""
 
@@ -183,7 +195,7 @@ def difference(pair: Pair, b_to_a: dict[str, str] | None = None) -> Difference:
     a, b = pair.a, pair.b
     b_to_a = b_to_a if b_to_a is not None else {}
 
-    def change(get: Callable[[Row], Any]) -> Change:
+    def change(get: Callable[[Row], T | None]) -> Change[T]:
         return Change(get(a) if a is not None else None, get(b) if b is not None else None)
 
     config: tuple[FieldChange, ...] = ()
@@ -273,12 +285,12 @@ class Comparison:
         return [d for d in self.differences if d.status == "added"]
 
     @property
-    def input_shape(self) -> Change[Shape]:
-        return Change(self.a.input_shape, self.b.input_shape)
+    def input_shape(self) -> Both[Shape]:
+        return Both(self.a.input_shape, self.b.input_shape)
 
     @property
-    def output_shapes(self) -> Change[tuple[Shape, ...]]:
-        return Change(tuple(self.a.output_shapes()), tuple(self.b.output_shapes()))
+    def output_shapes(self) -> Both[tuple[Shape, ...]]:
+        return Both(tuple(self.a.output_shapes()), tuple(self.b.output_shapes()))
 
     @property
     def receptive_field(self) -> tuple[Change[str], Change[ReceptiveField]]:
@@ -287,10 +299,11 @@ class Comparison:
         return Change(na, nb), Change(ra, rb)
 
     @property
-    def settings(self) -> dict[str, Change]:
+    def settings(self) -> dict[str, Both[int | str]]:
         """Analysis settings that differ between A and B (batch, dtype, optimizer)."""
-        out = {"batch": Change(self.a.batch, self.b.batch), "dtype": Change(self.a.dtype, self.b.dtype),
-               "optimizer": Change(self.a.totals.training.optimizer, self.b.totals.training.optimizer)}
+        out: dict[str, Both[int | str]] = {
+            "batch": Both(self.a.batch, self.b.batch), "dtype": Both(self.a.dtype, self.b.dtype),
+            "optimizer": Both(self.a.totals.training.optimizer, self.b.totals.training.optimizer)}
         return {k: v for k, v in out.items() if v.changed}
 
     @property

@@ -153,7 +153,7 @@ def headline(comparison: Comparison) -> str:
 
 # ---- tables ------------------------------------------------------------------------------------------------
 
-def _from_to(change: Change, text: Callable[[Any], str]) -> str:
+def _from_to(change: Change[Any], text: Callable[[Any], str]) -> str:
     before = "-" if change.before is None else text(change.before)
     after = "-" if change.after is None else text(change.after)
     return before if before == after else f"{before} -> {after}"
@@ -183,7 +183,8 @@ def total_cells(comparison: Comparison) -> list[list[str]]:
         t = comparison.totals[key]
         fmt = human_bytes if as_bytes else human
         rows.append([label, fmt(t.a), fmt(t.b), signed(t.delta, as_bytes), percent_text(t.percent)])
-    (name_a, name_b), (rf_a, rf_b) = ((c.before, c.after) for c in comparison.receptive_field)
+    names, fields = comparison.receptive_field
+    name_a, name_b, rf_a, rf_b = names.before, names.after, fields.before, fields.after
     rows.append(["Receptive field", f"{rf_text(rf_a)} ({name_a or '-'})", f"{rf_text(rf_b)} ({name_b or '-'})",
                  "same" if rf_a == rf_b else "changed", ""])
     shapes = comparison.output_shapes
@@ -248,7 +249,8 @@ def _difference_dict(d: Difference) -> dict[str, Any]:
 
 def to_dict(comparison: Comparison, all_rows: bool = True) -> dict[str, Any]:
     c = comparison
-    (name_a, name_b), (rf_a, rf_b) = ((ch.before, ch.after) for ch in c.receptive_field)
+    names, fields = c.receptive_field
+    name_a, name_b, rf_a, rf_b = names.before, names.after, fields.before, fields.after
     totals: dict[str, Any] = {
         key: {"a": t.a, "b": t.b, "delta": t.delta, "percent": None if t.percent is None else number(t.percent)}
         for key, t in c.totals.items()}
@@ -285,5 +287,5 @@ def diff_markdown(comparison: Comparison, all_rows: bool = False) -> str:
     layers = markdown_table([h for h, _, _ in LAYER_COLUMNS], [[cell(d) for _, _, cell in LAYER_COLUMNS]
                                                                 for d in shown],
                              [r for _, r, _ in LAYER_COLUMNS]) if shown else "No layer differs."
-    totals = markdown_table(TOTAL_HEADERS, total_cells(c), [False, True, True, True, True])
+    totals = markdown_table(list(TOTAL_HEADERS), total_cells(c), [False, True, True, True, True])
     return f"## {c.label_a} -> {c.label_b}\n\n{headline(c)}\n\n{layers}\n\n{totals}\n"

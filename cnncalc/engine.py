@@ -239,7 +239,8 @@ def check_memory(estimate: MemoryEstimate, limit: int, source: str = "--max-memo
 # ---- observing outputs -----------------------------------------------------------------------------------
 
 STATISTICS_BLOCK = 1 << 18  # elements per block of the per-layer statistics (float64 temporaries stay at 2 MiB)
-STATISTICS_BYTES = 8 * STATISTICS_BLOCK + STATISTICS_BLOCK  # one float64 block and its finite mask
+STATISTICS_BYTES = 2 * 8 * STATISTICS_BLOCK + STATISTICS_BLOCK  # a float64 block, its ones, its finite mask
+CANCELLATION = 1e-6  # centre a block whose sum of squared deviations is below this share of its sum of squares
 
 
 @dataclass(frozen=True)
@@ -256,28 +257,42 @@ class Statistics:
 
 def statistics(y: np.ndarray) -> Statistics:
     """mean, std, min and max over the finite values, and the NaN and Inf counts, in one pass over blocks in
-    memory order (a float64 copy of one block at a time: the memory it needs does not grow with the output)."""
+    memory order, combined with Chan et al.'s update; the memory it needs does not grow with the output.
+    A block is copied to float64 once and reduced by two dot products (its sum and its sum of squares), which
+    is exact enough unless its values are far from their mean, when it is centred first; only a block whose
+    sum is not finite (it holds NaN or Inf) is masked."""
     count, mean, m2 = 0, 0.0, 0.0
     low, high = math.inf, -math.inf
     nan = inf = 0
-    for chunk in _blocks(y):
-        values = chunk.astype(np.float64)
-        finite = np.isfinite(values)
-        n = int(np.count_nonzero(finite))
-        if n < values.size:
+    size = min(y.size, STATISTICS_BLOCK)
+    wide, ones = np.empty(size, dtype=np.float64), np.ones(size, dtype=np.float64)
+    for block in _blocks(y):
+        values = wide[:block.size]
+        np.copyto(values, block)
+        total = float(np.dot(values, ones[:values.size]))
+        if math.isfinite(total):
+            low, high = min(low, float(block.min())), max(high, float(block.max()))
+        else:
+            finite = np.isfinite(values)
+            n = int(np.count_nonzero(finite))
             nans = int(np.count_nonzero(np.isnan(values)))
             nan, inf = nan + nans, inf + values.size - n - nans
+            if n == 0:
+                continue
             values = values[finite]
-        if n == 0:
-            continue
-        block_mean = float(values.mean())
-        block_m2 = float(np.square(values - block_mean).sum())
-        low, high = min(low, float(values.min())), max(high, float(values.max()))
-        total = count + n  # Chan et al.'s update of the mean and the sum of squared deviations
+            total = float(values.sum())
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+        n = values.size
+        block_mean = total / n
+        block_m2 = float(np.dot(values, values)) - total * block_mean
+        if block_m2 <= CANCELLATION * total * block_mean:  # the difference of two near-equal numbers
+            values -= block_mean
+            block_m2 = float(np.dot(values, values))
+        merged = count + n
         delta = block_mean - mean
-        mean += delta * n / total
-        m2 += block_m2 + delta * delta * count * n / total
-        count = total
+        mean += delta * n / merged
+        m2 += block_m2 + delta * delta * count * n / merged
+        count = merged
     if count == 0:
         return Statistics(math.nan, math.nan, math.nan, math.nan, nan, inf)
     return Statistics(mean, math.sqrt(m2 / count), low, high, nan, inf)

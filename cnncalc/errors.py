@@ -9,7 +9,7 @@ import re
 import reprlib
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 MAX_MESSAGE = 4_000  # characters of one error; values are shortened long before (`shown`)
 # C0/C1 control characters (the terminal's escape sequences start with one), and the invisible format
@@ -125,22 +125,26 @@ class WeightsError(CnnCalcError):
 class ManyErrors(CnnCalcError):
     """Several independent errors in one spec, reported together."""
 
-    def __init__(self, errors: list[CnnCalcError]):
-        self.errors = errors
+    def __init__(self, errors: Sequence[CnnCalcError]):
+        self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in errors))
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
 
 
-def raise_all(errors: list[CnnCalcError]) -> None:
-    if len(errors) == 1:
-        raise errors[0]
+def combined(errors: Sequence[CnnCalcError]) -> CnnCalcError:
+    """One error to raise for one or more: the error itself, or all of them together."""
+    return errors[0] if len(errors) == 1 else ManyErrors(errors)
+
+
+def raise_all(errors: Sequence[CnnCalcError]) -> None:
+    """Raise these errors together, if there are any."""
     if errors:
-        raise ManyErrors(errors)
+        raise combined(errors)
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: object, options: Iterable[str]) -> str:
     """'Did you mean 'x'? ' for the closest option, or '' when none is close."""
     word = str(word)
     if len(word) > 100:  # no real name is this long, and difflib's work grows with it

@@ -8,16 +8,17 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from cnncalc.arith import UnknownArgument, evaluate
-from cnncalc.errors import CnnCalcError, SpecError, Where, did_you_mean, raise_all, shown, shown_text
+from cnncalc.errors import CnnCalcError, SpecError, Where, combined, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
 from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
-from cnncalc.yamlmarks import Mark, MarkedDict, MarkedList
+from cnncalc.yamlmarks import Key, Mark, MarkedDict, MarkedList
 
 # dot-separated parts of letters, digits, '_' and '-': a PyTorch module path ('layer1.0.conv1')
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
@@ -66,7 +67,7 @@ class Expander:
         if len(self.errors) > MAX_ERRORS:
             stop = SpecError(f"stopped after {MAX_ERRORS} errors", where=Where(self.file),
                              fix="Fix these first; any others are shown then.")
-            raise_all(self.errors[:MAX_ERRORS] + [stop])
+            raise combined(self.errors[:MAX_ERRORS] + [stop])
 
     # ---- top level ----
     def network(self, data: Any) -> Network:
@@ -87,10 +88,10 @@ class Expander:
         self.blocks = self.read_blocks(data.get("blocks"), data.mark_of("blocks"))
         layers = data.get("layers")
         if not isinstance(layers, MarkedList) or not layers:
-            raise_all(self.errors + [self.error("`layers` must be a non-empty list of layers",
-                                                data.mark_of("layers") if "layers" in data else data.mark,
-                                                "Add e.g. `layers: [{type: conv2d, out_channels: 16, "
-                                                "kernel_size: 3}]`.")])
+            raise combined(self.errors + [self.error("`layers` must be a non-empty list of layers",
+                                                     data.mark_of("layers") if "layers" in data else data.mark,
+                                                     "Add e.g. `layers: [{type: conv2d, out_channels: 16, "
+                                                     "kernel_size: 3}]`.")])
         top = _Scope(prefix="", input=NETWORK_INPUT, previous=NETWORK_INPUT, args=None)
         self.expand(layers, top)
         outputs = self.outputs(data, top)
@@ -98,7 +99,7 @@ class Expander:
         return Network(str(name), input_shape, tuple(self.layers), outputs, self.file, self.origins)
 
     def input_shape(self, data: MarkedDict) -> Shape:
-        shape = data.get("input")
+        shape: Any = data.get("input")  # YAML data, checked next
         if not is_sample_shape(shape):
             self.add(self.error(
                 f"`input` must be one sample's shape, channels first: 1 to 4 positive integers; got {shown(shape)}",
@@ -171,11 +172,11 @@ class Expander:
         return repeat * self.block_sizes[block]
 
     def expand(self, entries: MarkedList, scope: _Scope) -> None:
-        later_names = {e.get("name") for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+        later_names = {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
         for index, entry in enumerate(entries):
             mark = entries.mark_of(index)
             if len(self.layers) + self.layer_count(entry) > MAX_LAYERS:
-                raise_all(self.errors + [self.error(
+                raise combined(self.errors + [self.error(
                     f"the spec expands to more than {MAX_LAYERS:,} layers", mark,
                     "Lower the `repeat` counts; cnncalc is for networks, not for stress tests.")])
             if isinstance(entry, str):
@@ -245,7 +246,7 @@ class Expander:
         self.global_names.add(full)
         return full
 
-    def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set,
+    def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set[str],
                 field: str = "inputs") -> str | None:
         """The global name a layer's `inputs` entry (or a top-level `outputs` entry) refers to."""
         if name == NETWORK_INPUT:
@@ -258,7 +259,8 @@ class Expander:
         if name in scope.names:
             return scope.names[name]
         if name in later:
-            why = f"'{shown_text(str(name))}' is defined later; `inputs` may only name earlier layers (so no cycles can form)"
+            why = (f"'{shown_text(str(name))}' is defined later; `inputs` may only name earlier layers "
+                   "(so no cycles can form)")
             fix = "Move this layer after it."
         else:
             why = f"unknown input '{shown_text(str(name))}'"
@@ -269,7 +271,7 @@ class Expander:
                             field_name=None if field == "outputs" else field))
         return None
 
-    def resolve_inputs(self, entry: MarkedDict, scope: _Scope, layer: str | None, later: set) -> list[str] | None:
+    def resolve_inputs(self, entry: MarkedDict, scope: _Scope, layer: str | None, later: set[str]) -> list[str] | None:
         if "inputs" not in entry:
             return [scope.previous]
         names = entry["inputs"]
@@ -282,9 +284,10 @@ class Expander:
         marks = entry["inputs"] if isinstance(entry["inputs"], MarkedList) else None
         resolved = [self.resolve(n, scope, marks.mark_of(i) if marks else entry.mark_of("inputs"), layer, later)
                     for i, n in enumerate(names)]
-        return None if None in resolved else resolved  # type: ignore[return-value]
+        found = [n for n in resolved if n is not None]
+        return found if len(found) == len(resolved) else None
 
-    def expand_layer(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
+    def expand_layer(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set[str]) -> None:
         spelled = entry.get("type")
         if not isinstance(spelled, str):
             self.add(self.error("a layer needs a `type`" if spelled is None else
@@ -307,22 +310,22 @@ class Expander:
         for alias, canonical in FIELD_ALIASES.items():
             if alias in fields and canonical in cls.model_fields and alias not in cls.model_fields:
                 if canonical in fields:
-                    self.add(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given", entry.mark_of(alias),
+                    self.add(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given",
+                                        entry.mark_of(alias),
                                         f"'{shown_text(str(alias))}' is another name for '{canonical}': keep one.",
                                         layer=entry.get("name"), kind=kind, via=scope.via))
                     return
                 fields[canonical] = fields.pop(alias)
                 field_marks[canonical] = field_marks[alias]
-        activation = None
+        activation = None  # the canonical type of an `activation:` written on the layer
         if "activation" in fields and "activation" not in cls.model_fields:
-            activation = fields.pop("activation")
-            if activation in (None, "linear"):
-                activation = None
-            elif not isinstance(activation, str) or canonical_type(activation) not in KINDS \
-                    or KINDS[canonical_type(activation)].category != "activation":
+            given = fields.pop("activation")
+            activation = canonical_type(given) if isinstance(given, str) and given != "linear" else None
+            if given not in (None, "linear") and (activation is None or activation not in KINDS
+                                                  or KINDS[activation].category != "activation"):
                 activations = [k for k, c in KINDS.items() if c.category == "activation"]
-                self.add(self.error(f"unknown activation {shown(activation)}", entry.mark_of("activation"),
-                                    did_you_mean(str(activation), activations) +
+                self.add(self.error(f"unknown activation {shown(given)}", entry.mark_of("activation"),
+                                    did_you_mean(str(given), activations) +
                                     f"Activations: {', '.join(activations)}.",
                                     layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
                                     kind=kind, via=scope.via, field_name="activation"))
@@ -340,17 +343,16 @@ class Expander:
                 scope.names[entry["name"]] = full  # the repeated name means its last instance
             scope.previous = full
             if activation is not None:
-                act_kind = canonical_type(activation)
-                act_local = f"{local}_{act_kind}"
-                act_full = self.check_name(act_local, scope, entry.mark_of("activation"), act_kind)
+                act_local = f"{local}_{activation}"
+                act_full = self.check_name(act_local, scope, entry.mark_of("activation"), activation)
                 if act_full is None:
                     return
-                self.add_layer(KINDS[act_kind], act_kind, act_full, [full], {},
+                self.add_layer(KINDS[activation], activation, act_full, [full], {},
                                Origin(entry.mark_of("activation"), {}, scope.via))
                 scope.names[act_local] = act_full
                 scope.previous = act_full
 
-    def add_layer(self, cls: type[LayerBase], kind: str, name: str, inputs: list[str], fields: dict,
+    def add_layer(self, cls: type[LayerBase], kind: str, name: str, inputs: list[str], fields: dict[Key, Any],
                   origin: Origin) -> bool:
         lo, hi = cls.arity
         if not lo <= len(inputs) <= (hi or len(inputs)):
@@ -370,7 +372,7 @@ class Expander:
         self.origins[name] = origin
         return True
 
-    def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set) -> None:
+    def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set[str]) -> None:
         block_name = entry["block"]
         if not isinstance(block_name, str):
             self.add(self.error(f"`block` must be a block's name; got {shown(block_name)}",
@@ -392,11 +394,13 @@ class Expander:
         unknown = [k for k in args if k not in declared]
         missing = [k for k, v in declared.items() if v is None and k not in args]
         for k in unknown:
-            self.add(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'", entry.mark_of(k),
+            self.add(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'",
+                                entry.mark_of(k),
                                 did_you_mean(k, declared) +
                                 f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
         for k in missing:
-            self.add(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'", entry.mark,
+            self.add(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'",
+                                entry.mark,
                                 f"Add `{k}: ...` to this use.", via=scope.via))
         if unknown or missing:
             return
@@ -415,7 +419,8 @@ class Expander:
                 return
             inner = _Scope(prefix=f"{scope.prefix}{local}.", input=first_input[0] if i == 0 else scope.previous,
                            previous=first_input[0] if i == 0 else scope.previous, args=values,
-                           via=f"in block '{shown_text(str(block_name))}' used at line {use_line}", depth=scope.depth + 1)
+                           via=f"in block '{shown_text(str(block_name))}' used at line {use_line}",
+                           depth=scope.depth + 1)
             count = len(self.layers)
             self.expand(block["layers"], inner)
             if len(self.layers) == count:
@@ -426,10 +431,10 @@ class Expander:
             scope.previous = inner.previous
 
 
-def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, name: str, fields: dict,
+def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, name: str, fields: Mapping[Any, Any],
                       origin: Origin, file: str) -> list[SpecError]:
     """Rewrite pydantic's errors for users: one per field, at that field's line."""
-    by_field: dict[str, list[dict]] = {}
+    by_field: dict[str, list[ErrorDetails]] = {}
     for e in err.errors(include_url=False):
         by_field.setdefault(str(e["loc"][0]) if e["loc"] else "", []).append(e)
     allowed = [f for f in cls.model_fields if f not in ("type", "name", "inputs", "trainable")]
@@ -437,7 +442,8 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
     for field_name, errs in list(by_field.items()):
         if errs[0]["type"] == "extra_forbidden":
             close = difflib.get_close_matches(field_name, allowed, n=1, cutoff=0.6)
-            if close and by_field.get(close[0], [{}])[0].get("type") == "missing":
+            twin = by_field.get(close[0]) if close else None
+            if twin and twin[0]["type"] == "missing":
                 del by_field[close[0]]
     out = []
     for field_name, errs in by_field.items():
@@ -448,7 +454,8 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
             fix = did_you_mean(field_name, allowed + list(FIELD_ALIASES)) + \
                 (f"{kind} takes: {', '.join(allowed)}." if allowed else f"{kind} takes no fields.")
         elif first["type"] == "missing":
-            message, fix = f"missing required field '{shown_text(str(field_name))}'", f"Add `{field_name}:` to the layer."
+            message = f"missing required field '{shown_text(str(field_name))}'"
+            fix = f"Add `{field_name}:` to the layer."
         else:
             text = first["msg"].removeprefix("Value error, ")
             text = text[0].lower() + text[1:]
@@ -466,7 +473,7 @@ def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, nam
 _YAML_TEXT_NUMBER = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")  # 1e300: a number to Python, text to YAML 1.1
 
 
-def _error_rank(error: dict) -> int:
+def _error_rank(error: ErrorDetails) -> int:
     """Which of pydantic's errors for a field (one per member of a union) to show: a broken bound or a
     custom check first, then 'not one of the words', then 'not the right type'."""
     kind = error["type"]

@@ -28,17 +28,22 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 from cnncalc.errors import CnnCalcError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 STDOUT = "-"
 KERNEL_TREES = ("/proc", "/sys")
 PERMISSIONS_FIX = "Check the path and its permissions."
 ANOTHER_PATH = "Choose another path, or '-' for stdout."
 
+Writer = Callable[[BinaryIO], object]  # writes the output to the handle it is given (what it returns is unused)
 
-def write_output(path: str | Path, write: Callable[[BinaryIO], None], *,
+
+def write_output(path: str | Path, write: Writer, *,
                  inputs: Iterable[str | Path | None] = (), option: str = "--output") -> str:
     """Call `write(handle)` with a binary file object for `path` ('-' is stdout); return where it went."""
     name = os.fspath(path)
@@ -78,10 +83,11 @@ def write_output(path: str | Path, write: Callable[[BinaryIO], None], *,
     return _replace(name, real, st, write)
 
 
-def write_text_output(path: str | Path, text: str, **kwargs) -> str:
+def write_text_output(path: str | Path, text: str, *, inputs: Iterable[str | Path | None] = (),
+                      option: str = "--output") -> str:
     """`write_output` for UTF-8 text."""
     data = text.encode("utf-8")
-    return write_output(path, lambda handle: handle.write(data), **kwargs)
+    return write_output(path, lambda handle: handle.write(data), inputs=inputs, option=option)
 
 
 def check_not_input(target: Path, inputs: Iterable[str | Path | None], option: str) -> None:
@@ -113,7 +119,7 @@ def check_distinct(targets: dict[str, str | Path | None]) -> None:
 
 # --- the three ways of writing -------------------------------------------------------------------------------
 
-def _write_stdout(write: Callable[[BinaryIO], None]) -> str:
+def _write_stdout(write: Writer) -> str:
     try:
         sys.stdout.flush()  # text already printed comes first
         buffer = getattr(sys.stdout, "buffer", None)
@@ -130,7 +136,7 @@ def _write_stdout(write: Callable[[BinaryIO], None]) -> str:
     return "stdout"
 
 
-def _write_in_place(name: str, st: os.stat_result, write: Callable[[BinaryIO], None]) -> str:
+def _write_in_place(name: str, st: os.stat_result, write: Writer) -> str:
     """A character device or FIFO: open it for writing as it is; never create, truncate, rename or unlink."""
     fifo = stat.S_ISFIFO(st.st_mode)
     flags = os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC | (os.O_NONBLOCK if fifo else 0)
@@ -157,7 +163,7 @@ def _write_in_place(name: str, st: os.stat_result, write: Callable[[BinaryIO], N
     return name
 
 
-def _replace(name: str, real: str, old: os.stat_result | None, write: Callable[[BinaryIO], None]) -> str:
+def _replace(name: str, real: str, old: os.stat_result | None, write: Writer) -> str:
     """Fill a temporary file next to `real`, then rename it over `real` (old: what is there now, if anything)."""
     directory = os.path.dirname(real) or os.sep
     try:
@@ -212,19 +218,19 @@ class _Stream(io.RawIOBase):
     this way so nothing seeks on them: /dev/null "seeks" and always says position 0, which breaks zipfile's
     (np.savez's) offsets, and a seek on stdout redirected with `>>` would garble the archive."""
 
-    def __init__(self, sink: Callable[[bytes], int | None]):
+    def __init__(self, sink: Callable[[ReadableBuffer], int | None]):
         super().__init__()
         self._sink = sink
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         written = self._sink(data)
-        return len(data) if written is None else written
+        return memoryview(data).nbytes if written is None else written
 
 
-def _fill(handle: BinaryIO, write: Callable[[BinaryIO], None]) -> None:
+def _fill(handle: BinaryIO, write: Writer) -> None:
     """Run `write` on `handle`, then close it (flushing; a file descriptor under it stays open, the caller
     closes that). If `write` fails, its exception wins over any error flushing what it left behind."""
     try:
@@ -246,9 +252,13 @@ def _still(name: str, real: str, old: os.stat_result | None) -> None:
         now = None
     except OSError as err:
         raise _error(name, err) from None
-    if (now is None) != (old is None) or (now is not None and (now.st_dev, now.st_ino) != (old.st_dev, old.st_ino)):
+    if _identity(now) != _identity(old):
         raise CnnCalcError(f"cannot write {name}: {real} changed while cnncalc was writing; left it alone",
                            fix="Try again, or choose another path.")
+
+
+def _identity(st: os.stat_result | None) -> tuple[int, int] | None:
+    return None if st is None else (st.st_dev, st.st_ino)
 
 
 def _resolve(name: str) -> tuple[str, bool]:
@@ -371,12 +381,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-_FIXES = {errno.EACCES: PERMISSIONS_FIX, errno.EPERM: PERMISSIONS_FIX,
-          errno.ENOSPC: "Free some space, or choose another path.",
-          errno.EDQUOT: "Free some space (you are over quota), or choose another path.",
-          errno.EROFS: "That file system is read-only; choose another path.",
-          errno.EPIPE: "Whatever was reading the output stopped before cnncalc finished; check the reader.",
-          errno.ELOOP: "The path has a symlink loop; fix the links or choose another path."}
+_FIXES: dict[int | None, str] = {  # by OSError.errno, which may be None
+    errno.EACCES: PERMISSIONS_FIX, errno.EPERM: PERMISSIONS_FIX,
+    errno.ENOSPC: "Free some space, or choose another path.",
+    errno.EDQUOT: "Free some space (you are over quota), or choose another path.",
+    errno.EROFS: "That file system is read-only; choose another path.",
+    errno.EPIPE: "Whatever was reading the output stopped before cnncalc finished; check the reader.",
+    errno.ELOOP: "The path has a symlink loop; fix the links or choose another path."}
 
 
 def _error(name: str, err: OSError, fix: str | None = None) -> CnnCalcError:

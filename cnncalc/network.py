@@ -10,7 +10,7 @@ from typing import Any
 from cnncalc.errors import SpecError, Where, shown
 from cnncalc.layers import LayerBase, Shape
 from cnncalc.limits import MAX_DIM
-from cnncalc.yamlmarks import Mark
+from cnncalc.yamlmarks import Key, Mark
 
 NETWORK_INPUT = "input"
 
@@ -27,7 +27,7 @@ class Origin:
     """Where a layer came from in the YAML: its mapping, its fields, and the block use that made it."""
 
     mark: Mark
-    field_marks: dict[str, Mark]
+    field_marks: dict[Key, Mark]
     via: str | None = None
 
 

@@ -6,13 +6,16 @@ import io
 import json
 from typing import Any, Callable
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cnncalc.analyze import Row, Summary
-from cnncalc.errors import CnnCalcError, shown_text
+from cnncalc.analyze import ModuleRow, Row, Summary
+from cnncalc.errors import CnnCalcError, Where, shown_text
+from cnncalc.fit import fit_columns, shorten_middle, table_width, wrap_atoms
 from cnncalc.layers.receptive_field import ReceptiveField
 from cnncalc.units import human, human_bytes, number, shape_text
 
@@ -39,14 +42,14 @@ def rf_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
 
 
 # column key -> (header, cell text, right-aligned)
-COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
-    "index": ("#", lambda r: str(r.index), True),
+COLUMNS: dict[str, tuple[str, Callable[[Row | ModuleRow], str], bool]] = {  # a layer's or a module's
+    "index": ("#", lambda r: f"{r.index}-{r.last_index}" if isinstance(r, ModuleRow) else str(r.index), True),
     "name": ("Name", lambda r: r.name, False),
     "type": ("Type", lambda r: r.kind, False),
-    "inputs": ("Inputs", lambda r: _listed(list(r.layer.inputs), ", "), False),
+    "inputs": ("Inputs", lambda r: _listed(list(r.inputs), ", "), False),
     "input": ("Input shape", lambda r: _listed([shape_text(s) for s in r.input_shapes], " "), False),
     "output": ("Output shape", lambda r: shape_text(r.output_shape), False),
-    "config": ("Config", lambda r: r.layer.hyper(), False),
+    "config": ("Config", lambda r: r.hyper(), False),
     "params": ("Params", lambda r: _count(r.params.total), True),
     "trainable": ("Trainable", lambda r: _count(r.params.trainable), True),
     "macs": ("MACs", lambda r: _count(r.macs), True),
@@ -55,6 +58,10 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str], bool]] = {
     "rf": ("Receptive field", lambda r: rf_text(r.receptive_field), False),
 }
 DEFAULT_COLUMNS = ("index", "name", "type", "output", "config", "params", "macs")
+# When a table is wider than the terminal, these default columns make room, first to go first (the type is
+# mostly in the name: conv1, bn1, relu); a column named in --columns is never dropped.
+DROP_ORDER = ("type", "config", "index")
+NAME_FLOOR = 8  # names are shortened from the middle down to this many cells ("lay…nv1"), no further
 
 
 MAX_LISTED = 8  # items of a list in one table cell (every row of a table is as wide as its widest cell)
@@ -73,32 +80,93 @@ def _count(n: int) -> str:
 
 def choose_columns(extra: str | None) -> list[str]:
     """The default columns plus any named in `--columns a,b` ('all' for every column)."""
+    return parse_columns(extra)[0]
+
+
+def parse_columns(extra: str | None) -> tuple[list[str], frozenset[str]]:
+    """The columns to show, and those `--columns` named (kept at any width; 'all' names every column)."""
     columns = list(DEFAULT_COLUMNS)
     if extra is None:
-        return columns
+        return columns, frozenset()
     wanted = [c.strip() for c in extra.split(",") if c.strip()]
     if not wanted:
         raise CnnCalcError(f"--columns '{shown_text(extra)}' names no column", fix=f"Choose from: {', '.join(COLUMNS)}, or 'all'.")
     if wanted == ["all"]:
-        return list(COLUMNS)
+        return list(COLUMNS), frozenset(COLUMNS)
     for column in wanted:
         if column not in COLUMNS:
             raise CnnCalcError(f"unknown column '{shown_text(column)}' in --columns",
                                fix=f"Choose from: {', '.join(COLUMNS)}, or 'all'.")
         if column not in columns:
             columns.append(column)
-    return columns
+    return columns, frozenset(wanted)
+
+
+def summary_title(summary: Summary) -> str:
+    return f"{summary.name}: input {shape_text(summary.input_shape)}, {summary.dtype}"
 
 
 def summary_table(summary: Summary, columns: list[str]) -> Table:
-    title = f"{summary.name}: input {shape_text(summary.input_shape)}, {summary.dtype}"
-    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
-    for key in columns:
-        header, _, right = COLUMNS[key]
-        table.add_column(header, justify="right" if right else "left", overflow="fold")
-    for row in summary.rows:
-        table.add_row(*(COLUMNS[key][1](row) for key in columns))
-    return table
+    """Every column at its natural width (as wide as its longest cell)."""
+    return SummaryTable(summary, columns).natural_table()
+
+
+class SummaryTable:
+    """The per-layer table, fitted to the width it is printed at: as wide as its longest cells when there is
+    room (Rich need not measure a cell); else the default columns not asked for make room (DROP_ORDER), then
+    names are shortened from the middle, so no name, shape or number is split over two lines. Each cell's
+    text is made once."""
+
+    def __init__(self, summary: Summary, columns: list[str], keep: frozenset[str] = frozenset()):
+        self.summary, self.columns, self.keep = summary, columns, keep
+        rows = summary.shown_rows
+        self.cells = {key: [COLUMNS[key][1](row) for row in rows] for key in columns}
+        self.cell_widths = {key: max(map(cell_len, cells), default=0) for key, cells in self.cells.items()}
+        self.natural = {key: max(self.cell_widths[key], cell_len(COLUMNS[key][0])) for key in columns}
+        self.narrow = {key: max(self.cell_widths[key], *map(cell_len, COLUMNS[key][0].split())) for key in columns}
+
+    @property
+    def natural_width(self) -> int:
+        return table_width(self.natural.values())
+
+    def natural_table(self) -> Table:
+        return self._build(self.columns, self.natural, None, summary_title(self.summary), overflow="fold")
+
+    def fitted(self, room: int) -> tuple[Table, list[str], int]:
+        """The table fitted into `room` cells, its footnote lines, and its width."""
+        fit = fit_columns(self.columns, self.natural, self.narrow, room, DROP_ORDER, self.keep, "name", NAME_FLOOR)
+        width = min(table_width(fit.widths.values()), room)
+        table = self._build(fit.columns, fit.widths, fit.shortened, summary_title(self.summary),
+                            overflow="ellipsis" if fit.fits else "fold", fixed=fit.fits, room=width)
+        notes = []
+        if fit.dropped:
+            notes.append(f"Not shown at this width: {', '.join(COLUMNS[c][0] for c in fit.dropped)} "
+                         f"(--columns {','.join(fit.dropped)} shows them).")
+        if fit.shortened and fit.widths["name"] < self.cell_widths["name"]:
+            longest = max(self.cells["name"], key=cell_len)
+            notes.append(f"Long names are shortened in the middle ({longest} -> "
+                         f"{shorten_middle(longest, fit.widths['name'])}); a wider terminal, -o FILE or -f json "
+                         "shows them whole.")
+        if not fit.fits:
+            notes.append(f"The chosen columns need {table_width(fit.widths.values())} characters, more than the {room} "
+                         "here, so some cells wrap: widen the terminal or choose fewer --columns.")
+        return table, [line for note in notes for line in wrap_atoms(note, width)], width
+
+    def _build(self, columns: list[str], widths: dict[str, int], shortened: str | None, title: str,
+               overflow: str, fixed: bool = True, room: int | None = None) -> Table:
+        width = table_width(widths[c] for c in columns) if room is None else room
+        if cell_len(title) > width:  # Rich would wrap it at any space, inside a shape too
+            title = "\n".join(wrap_atoms(title, width))
+        table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+        for key in columns:
+            header, _, right = COLUMNS[key]
+            table.add_column(header, justify="right" if right else "left", overflow=overflow,  # type: ignore[arg-type]
+                             width=widths[key] if fixed or key == shortened else None)
+        cells = [self.cells[key] if key != shortened or widths[key] >= self.cell_widths[key] else
+                 [shorten_middle(c, widths[key]) for c in self.cells[key]] for key in columns]
+        for row in zip(*cells):
+            table.add_row(*row)
+        return table
 
 
 def totals_lines(summary: Summary) -> list[tuple[str, str]]:
@@ -127,28 +195,139 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
     ]
 
 
-def totals_panel(summary: Summary) -> Panel:
+def totals_panel(summary: Summary, width: int | None = None) -> Panel:
+    """The totals, as wide as their longest line; with `width`, no wider than that (values wrap between whole
+    numbers, shapes and words, under their own column)."""
     text = Text()
     lines = totals_lines(summary)
-    width = max(len(k) for k, _ in lines)
+    key_width = max(len(k) for k, _ in lines)
+    value_width = None if width is None else max(width - 4 - key_width - 2, 12)  # borders and padding: 4
     for i, (key, value) in enumerate(lines):
-        text.append(f"{key:<{width}}  ", style="bold")
+        text.append(f"{key:<{key_width}}  ", style="bold")
+        if value_width is not None:
+            value = ("\n" + " " * (key_width + 2)).join(wrap_atoms(value, value_width))
         text.append(value + ("\n" if i < len(lines) - 1 else ""))
-    return Panel(text, title="Totals", title_align="left", expand=False)
+    return Panel(text, title="Totals", title_align="left", expand=False, width=width)
 
 
-def warnings_text(warnings: list) -> Text:
-    text = Text()
-    for w in warnings:
-        text.append(f"{w}\n", style="yellow")
+WARNING_MODES = ("all", "grouped", "none")
+MAX_GROUP_NAMES = 3  # layers named in a grouped warning; the rest are counted
+
+
+def group_text(group: Any) -> str:
+    """One line for a WarningGroup (cnncalc.lint): where it is defined, the layers (the first few and how
+    many more), the code and the first warning's words; a group of one is that warning as it is."""
+    first = group.first
+    if len(group.warnings) == 1:
+        return str(first)
+    names = group.layers
+    listed = ", ".join(names[:MAX_GROUP_NAMES])  # a layer's name has no spaces or commas
+    if len(names) > MAX_GROUP_NAMES:
+        listed += f" +{len(names) - MAX_GROUP_NAMES} more"
+    where = first.where
+    place = Where(where.file, where.line, where.col).prefix()
+    kind = f" ({where.kind})" if where.kind else ""
+    block = f" [in block '{group.block}']" if group.block else ""
+    text = f"{place}{len(names)} layers{kind}{block}: {listed}: warning [{group.code}]: {first.advice.message}. " \
+           f"{first.advice.fix}"
+    if not group.same_text:
+        text = text.rstrip(".") + f". (Numbers as on {names[0]}; --warnings all shows each.)"
     return text
 
 
-def summary_renderable(summary: Summary, columns: list[str], warnings: list | None = None) -> Group:
-    parts = [summary_table(summary, columns), totals_panel(summary)]
-    if warnings:
-        parts.append(warnings_text(warnings))
-    return Group(*parts)
+def warning_lines(warnings: list | None, mode: str = "all") -> list[str]:
+    """The warnings as lines of text: each one (all), repeats grouped (grouped), or none."""
+    if mode not in WARNING_MODES:
+        raise CnnCalcError(f"unknown --warnings '{shown_text(str(mode))}'", fix=f"Use one of {', '.join(WARNING_MODES)}.")
+    if not warnings or mode == "none":
+        return []
+    if mode == "all":
+        return [str(w) for w in warnings]
+    from cnncalc.lint import group_warnings
+    return [group_text(g) for g in group_warnings(warnings)]
+
+
+def warnings_text(warnings: list, lines: list[str] | None = None) -> Text:
+    text = Text()
+    for line in ([str(w) for w in warnings] if lines is None else lines):
+        text.append(f"{line}\n", style="yellow")
+    return text
+
+
+UNBOUNDED = 10**6  # a width wider than any line
+
+
+class SummaryView:
+    """`summarize`'s table, totals and warnings, laid out for the width it is printed at. Where everything
+    fits it is exactly the natural layout (the golden files); narrower, the table drops columns and shortens
+    names (with a footnote saying so), the totals panel is no wider than the table, and totals and warnings
+    wrap between whole words, shapes and numbers."""
+
+    def __init__(self, summary: Summary, columns: list[str], warnings: list[str], keep: frozenset[str] = frozenset()):
+        self.summary, self.warnings = summary, warnings
+        self.table = SummaryTable(summary, columns, keep)
+        self._natural: Group | None = None
+        self._natural_table: Table | None = None
+        self._panel: Panel | None = None
+
+    def natural(self) -> Group:
+        if self._natural is None:
+            self._natural = Group(*self._parts(self.natural_table(), self.natural_panel(),
+                                               warnings_text([], self.warnings)))
+        return self._natural
+
+    def natural_table(self) -> Table:
+        if self._natural_table is None:
+            self._natural_table = self.table.natural_table()
+        return self._natural_table
+
+    def natural_panel(self) -> Panel:
+        if self._panel is None:
+            self._panel = totals_panel(self.summary)
+        return self._panel
+
+    @staticmethod
+    def _parts(table: Table, panel: Panel, warnings: Text, notes: list[str] | None = None) -> list:
+        parts: list = [table]
+        if notes:
+            parts.append(Text("\n".join(notes), style="dim"))
+        parts.append(panel)
+        if warnings.plain:
+            parts.append(warnings)
+        return parts
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.natural())
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = options.max_width
+        unbounded = options.update_width(UNBOUNDED)  # Measurement.get caps what it finds at the width given
+
+        def fits(renderable: Any) -> bool:
+            return Measurement.get(console, unbounded, renderable).maximum <= room
+
+        if self.table.natural_width <= room and fits(self.natural()):
+            yield self.natural()
+            return
+        notes: list[str] = []
+        if self.table.natural_width <= room:
+            table, width = self.natural_table(), self.table.natural_width
+        else:
+            table, notes, width = self.table.fitted(room)
+        panel = self.natural_panel()
+        if not fits(panel):
+            panel = totals_panel(self.summary, width)
+        warnings = self.warnings
+        if any(cell_len(line) > room for line in warnings):
+            warnings = [part for line in warnings for part in wrap_atoms(line, room)]
+        yield Group(*self._parts(table, panel, warnings_text([], warnings), notes))
+
+
+def summary_renderable(summary: Summary, columns: list[str], warnings: list | None = None,
+                       keep: frozenset[str] = frozenset(), warnings_mode: str = "all") -> SummaryView:
+    """The table (summary.shown_rows: layers, or modules at a --depth), totals and warnings; `keep` are the
+    columns never dropped to fit a narrow terminal (those named in --columns)."""
+    return SummaryView(summary, columns, warning_lines(warnings, warnings_mode), keep)
 
 
 def warning_dicts(warnings: list) -> list[dict[str, Any]]:
@@ -157,8 +336,33 @@ def warning_dicts(warnings: list) -> list[dict[str, Any]]:
             for w in warnings]
 
 
+def row_dict(r: Row | ModuleRow) -> dict[str, Any]:
+    """A row for JSON and CSV. A module (--depth) has type 'module' and its span as config."""
+    if isinstance(r, ModuleRow):
+        config: dict[str, Any] = {"layers": r.layers, "first": r.first, "last": r.last, "last_index": r.last_index}
+    else:
+        config = r.layer.model_dump(mode="json", exclude={"type", "name", "inputs"})
+    return {
+        "index": r.index,
+        "name": r.name,
+        "type": r.kind,
+        "inputs": list(r.inputs),
+        "input_shapes": [list(s) for s in r.input_shapes],
+        "output_shape": list(r.output_shape),
+        "config": config,
+        "params": r.params.total,
+        "trainable_params": r.params.trainable,
+        "non_trainable_params": r.params.non_trainable,
+        "macs": r.macs,
+        "flops": r.flops,
+        "output_bytes": r.output_bytes,
+        "receptive_field": rf_dict(r.receptive_field),
+    }
+
+
 def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
     t = summary.totals
+    depth = {} if summary.depth is None else {"depth": summary.depth}  # only with --depth: the rows are modules
     return {
         "schema_version": SCHEMA_VERSION,
         "name": summary.name,
@@ -168,22 +372,8 @@ def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
         "input_shape": list(summary.input_shape),
         "outputs": list(summary.outputs),
         "output_shapes": [list(s) for s in summary.output_shapes()],
-        "layers": [{
-            "index": r.index,
-            "name": r.name,
-            "type": r.kind,
-            "inputs": list(r.layer.inputs),
-            "input_shapes": [list(s) for s in r.input_shapes],
-            "output_shape": list(r.output_shape),
-            "config": r.layer.model_dump(mode="json", exclude={"type", "name", "inputs"}),
-            "params": r.params.total,
-            "trainable_params": r.params.trainable,
-            "non_trainable_params": r.params.non_trainable,
-            "macs": r.macs,
-            "flops": r.flops,
-            "output_bytes": r.output_bytes,
-            "receptive_field": rf_dict(r.receptive_field),
-        } for r in summary.rows],
+        **depth,
+        "layers": [row_dict(r) for r in summary.shown_rows],
         "totals": {
             "params": t.params,
             "trainable_params": t.trainable_params,
@@ -218,13 +408,32 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool])
     return "\n".join(lines)
 
 
-def to_markdown(summary: Summary, columns: list[str], warnings: list | None = None) -> str:
+def markdown_warnings(warnings: list | None, mode: str = "all") -> list[str]:
+    """Warnings as Markdown list items: '`conv1` (lost-pixels): ...'; grouped, '`a`, `b`, `c` +2 more
+    (strided-gaps, 5 layers): ...' with the first one's words."""
+    warning_lines([], mode)  # checks the mode
+    if not warnings or mode == "none":
+        return []
+    if mode == "all":
+        return [f"`{w.layer}` ({w.advice.code}): {w.advice.message}. {w.advice.fix}" for w in warnings]
+    from cnncalc.lint import group_warnings
+    items = []
+    for group in group_warnings(warnings):
+        names, first = group.layers, group.first
+        listed = ", ".join(f"`{n}`" for n in names[:MAX_GROUP_NAMES])
+        more = f" +{len(names) - MAX_GROUP_NAMES} more" if len(names) > MAX_GROUP_NAMES else ""
+        count = f", {len(names)} layers" + (f" of block '{group.block}'" if group.block else "") if len(names) > 1 else ""
+        differ = "" if group.same_text else f" (Numbers as on `{names[0]}`.)"
+        items.append(f"{listed}{more} ({group.code}{count}): {first.advice.message}. {first.advice.fix}{differ}")
+    return items
+
+
+def to_markdown(summary: Summary, columns: list[str], warnings: list | None = None, warnings_mode: str = "all") -> str:
     table = markdown_table([COLUMNS[c][0] for c in columns],
-                            [[COLUMNS[c][1](r) for c in columns] for r in summary.rows],
+                            [[COLUMNS[c][1](r) for c in columns] for r in summary.shown_rows],
                             [COLUMNS[c][2] for c in columns])
     totals = "\n".join(f"- **{key}**: {value}" for key, value in totals_lines(summary))
-    notes = "".join(f"- `{w.layer}` ({w.advice.code}): {w.advice.message}. {w.advice.fix}\n"
-                    for w in warnings or [])
+    notes = "".join(f"- {line}\n" for line in markdown_warnings(warnings, warnings_mode))
     return f"## {summary.name}\n\n{table}\n\n{totals}\n" + (f"\n### Warnings\n\n{notes}" if notes else "")
 
 

@@ -120,8 +120,9 @@ class Solution:
         return W.window_count(size_in, self.kernel_size, self.stride, (self.padding, self.padding),
                               self.dilation)
 
-    def lost_pixels(self, size_in: int) -> int:
-        """How many input pixels no window reads (always 0 for transposed convolutions)."""
+    def lost_pixels(self, size_in: int) -> int | None:
+        """How many input pixels no window reads (always 0 for transposed convolutions); None: too costly to
+        count (`layers.window.unread_pixels`)."""
         if self.kind == "conv_transpose":
             return 0
         return lost_pixels(size_in, self.kernel_size, self.stride, self.padding, self.dilation)
@@ -183,8 +184,9 @@ def _add_keys(keys: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
     return tuple(sum(column) for column in zip(*keys))
 
 
-def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """How many of the `size` input pixels no tap reads, for symmetric padding (`layers.window`'s rule)."""
+def lost_pixels(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int | None:
+    """How many of the `size` input pixels no tap reads, for symmetric padding (`layers.window`'s rule;
+    None when too costly to count)."""
     return W.unread_pixels(size, kernel, stride, (padding, padding), dilation)
 
 
@@ -321,7 +323,9 @@ class _Candidates:
         self.packed = [_pack(row) for row in rows]
         table = np.array([row[4:] for row in rows], dtype=np.int64).reshape(-1, 5)
         self.kernel, self.stride, self.padding, self.dilation, self.output_padding = table.T
-        self.span = W.effective_kernel(self.kernel, self.dilation)
+        # `layers.window`'s rules are typed for ints, and their +, *, // work element-wise on these arrays too
+        span = W.effective_kernel(self.kernel, self.dilation)  # type: ignore[arg-type]
+        self.span: np.ndarray = np.asarray(span)
         if transposed:  # the rule is affine in N with slope S: evaluate it once, at an N where it is >= 1
             self.base_size = 2 * int(self.padding.max(initial=0)) + 2
             self.base = np.array([W.transposed_output((self.base_size,), (row[4],), (row[5],), (row[6],),
@@ -329,10 +333,9 @@ class _Candidates:
                                  dtype=np.int64)
         else:
             self.common = np.gcd(self.stride, self.dilation)
-            gaps = {(row[4], row[5], row[7]): 0 for row in rows}
-            gaps = {key: _end_gap(*key) for key in gaps}
-            self.gap = np.array([_NO_GAP if gaps[key] is None else gaps[key]
-                                 for key in ((row[4], row[5], row[7]) for row in rows)], dtype=np.int64)
+            keys = [(row[4], row[5], row[7]) for row in rows]
+            gaps = {key: _end_gap(*key) for key in dict.fromkeys(keys)}
+            self.gap = np.array([_NO_GAP if (gap := gaps[key]) is None else gap for key in keys], dtype=np.int64)
 
     def solution(self, index: int) -> Solution:
         return Solution(self.kind, int(self.kernel[index]), int(self.stride[index]), int(self.padding[index]),
@@ -347,7 +350,9 @@ class _Candidates:
             out = self.base + (size_in - self.base_size) * self.stride
             ok = out >= max(lo, 1)
         else:
-            out = W.window_count(size_in, self.kernel, self.stride, (self.padding, self.padding), self.dilation)
+            pads = (self.padding, self.padding)  # the window rule element-wise, as for `span`
+            count = W.window_count(size_in, self.kernel, self.stride, pads, self.dilation)  # type: ignore[arg-type]
+            out = np.asarray(count)
             ok = out >= max(lo, 1)
         if hi is not None:
             ok &= out <= hi
@@ -394,7 +399,7 @@ class _Candidates:
         incomplete = self.gap == _NO_GAP
         gap_lossy = np.where(incomplete, size >= stride, self.gap >= last_read - padding - size + 1)
         lossy = trailing | (~contiguous & (common | few | (long_enough & gap_lossy)))
-        lossless = ~lossy
+        lossless: np.ndarray = ~lossy
         undecided = ~contiguous & (~long_enough | incomplete)
         fallback = np.flatnonzero(wanted & lossless & undecided)
         if spend is not None:

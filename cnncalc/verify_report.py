@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -11,6 +12,9 @@ from rich.text import Text
 from cnncalc.report import SCHEMA_VERSION, warning_dicts, warnings_text
 from cnncalc.units import human_bytes, shape_text
 from cnncalc.verification import LayerCheck, Verification
+
+if TYPE_CHECKING:
+    from cnncalc.lint import Warning_
 
 
 def _number(value: float) -> str:
@@ -52,8 +56,8 @@ def verification_summary(result: Verification) -> Text:
     bad = result.mismatches
     if bad:
         first = bad[0]
-        what = f"executed with shape {shape_text(first.executed)}" if first.failure is None else \
-            f"could not be executed ({first.failure})"
+        what = f"executed with shape {shape_text(first.executed)}" \
+            if first.failure is None and first.executed is not None else f"could not be executed ({first.failure})"
         text.append(f"Layer {first.name} ({first.kind}) {what}, but the calculation says "
                     f"{shape_text(first.calculated)}; the {result.not_run} layer(s) after it were not run. "
                     "This is a bug in cnncalc; please report it with the spec.\n", style="bold red")
@@ -69,7 +73,7 @@ def verification_summary(result: Verification) -> Text:
     return text
 
 
-def verification_renderable(result: Verification, warnings: list | None = None) -> Group:
+def verification_renderable(result: Verification, warnings: list[Warning_] | None = None) -> Group:
     return Group(verification_table(result), verification_summary(result), warnings_text(warnings or []))
 
 
@@ -77,7 +81,7 @@ def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def verification_json(result: Verification, warnings: list | None = None) -> str:
+def verification_json(result: Verification, warnings: list[Warning_] | None = None) -> str:
     m = result.memory
     data = {
         "schema_version": SCHEMA_VERSION,

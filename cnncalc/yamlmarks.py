@@ -13,26 +13,27 @@ from yaml.constructor import SafeConstructor
 from cnncalc.errors import SpecError, Where, shown_text
 from cnncalc.limits import MAX_INT, MAX_YAML_DEPTH, MAX_YAML_NODES
 
-Mark = tuple[int, int]  # 1-based line and column
+Mark = tuple[int, int]  # 1-based line and column; (0, 0) where it is not known
+Key = str | int | float | None  # a mapping key the spec may hold (a bool is an int)
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-class MarkedDict(dict):
+class MarkedDict(dict[Key, Any]):
     """A mapping from the spec, with the position of itself and of each of its values."""
 
     mark: Mark = (0, 0)
-    value_marks: dict[str, Mark]
-    key_marks: dict[str, Mark]
+    value_marks: dict[Key, Mark]
+    key_marks: dict[Key, Mark]
 
-    def mark_of(self, key: str) -> Mark:
+    def mark_of(self, key: Key) -> Mark:
         return self.value_marks.get(key, self.mark) if hasattr(self, "value_marks") else self.mark
 
-    def key_mark(self, key: str) -> Mark:
+    def key_mark(self, key: Key) -> Mark:
         return self.key_marks.get(key, self.mark) if hasattr(self, "key_marks") else self.mark
 
-    def derived(self, items: dict) -> "MarkedDict":
+    def derived(self, items: dict[Key, Any]) -> "MarkedDict":
         """A new mapping with these items and this one's marks (for rewritten layer entries)."""
         out = MarkedDict(items)
         out.mark = self.mark
@@ -41,7 +42,7 @@ class MarkedDict(dict):
         return out
 
 
-class MarkedList(list):
+class MarkedList(list[Any]):
     mark: Mark = (0, 0)
     item_marks: list[Mark]
 
@@ -51,7 +52,8 @@ class MarkedList(list):
 
 
 def _mark(node: yaml.Node | yaml.Event) -> Mark:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    start = node.start_mark
+    return (start.line + 1, start.column + 1) if start is not None else (0, 0)
 
 
 class _Builder:

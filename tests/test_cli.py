@@ -104,6 +104,8 @@ def test_output_file_is_written_and_never_over_the_spec(runner, small, tmp_path)
     (["summarize", "SMALL", "--input", "3,x"], "--input '3,x' is not a shape"),
     (["summarize", "SMALL", "--input", "3,1,1"], "output would be smaller than 1"),
     (["summarize", "SMALL", "--columns", "flopz"], "unknown column 'flopz'"),
+    (["summarize", "SMALL", "--depth", "0"], "--depth must be a whole number from 1 to 1,000,000,000,000; got 0"),
+    (["summarize", "SMALL", "--depth", "-2"], "--depth must be a whole number from 1"),
     (["summarize", "BAD"], "unknown layer type 'reluu'"),
     (["layers", "convv2d"], "unknown layer type 'convv2d'"),
 ])
@@ -114,6 +116,13 @@ def test_user_errors_exit_2_with_one_message_and_no_traceback(runner, small, spe
     assert result.exit_code == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_depth_of_a_flat_spec_keeps_every_layer(runner, small):
+    plain = json.loads(runner.invoke(app, ["summarize", small, "-f", "json"]).stdout)
+    result = runner.invoke(app, ["summarize", small, "-f", "json", "--depth", "1"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["layers"] == plain["layers"]
+    assert json.loads(result.stdout)["totals"]["params"] == PARAMS
 
 
 def test_debug_shows_the_traceback(runner, spec_file):

@@ -16,7 +16,7 @@ from cnncalc.cli import app
 from cnncalc.engine import (estimate_memory, execute, expected_weights, init_weights, last_uses, load_weights,
                             parse_bytes, random_input, save_weights)
 from cnncalc import verification
-from cnncalc.engine import STATISTICS_BYTES
+from cnncalc.engine import STATISTICS_BLOCK, STATISTICS_BYTES, statistics
 from cnncalc.errors import WeightsError
 from cnncalc.kernels.layout import CHUNK_BYTES
 from cnncalc.spec import load, parse
@@ -268,3 +268,48 @@ def test_the_default_memory_limit_is_the_smallest_of_ram_address_space_and_cgrou
     assert engine.available_memory() == (8 * 2**30, "available RAM")
     limit, source = engine.default_memory_limit()
     assert limit == int(0.8 * 8 * 2**30) and source == "80% of available RAM"
+
+
+def _reference_statistics(y: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """The textbook way: every finite value at once, in float64."""
+    values = y.astype(np.float64).ravel()
+    finite = values[np.isfinite(values)]
+    return (finite.mean(), finite.std(), finite.min(), finite.max(), int(np.isnan(values).sum()),
+            int(np.isinf(values).sum()))
+
+
+def _case(name: str) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    if name == "several blocks":
+        return rng.standard_normal(3 * STATISTICS_BLOCK + 1234).astype(np.float32) * 3 + 0.5
+    if name == "channels last":
+        return rng.standard_normal((2, 40, 40, 70)).astype(np.float32).transpose(0, 3, 1, 2)
+    if name == "strided":
+        return rng.standard_normal((600, 900))[::2, 1::3]
+    if name == "far from its mean":  # var/mean^2 ~ 1e-12: the uncentred sum of squares would be all rounding
+        return (1e4 + 1e-2 * rng.standard_normal(STATISTICS_BLOCK + 99)).astype(np.float64)
+    if name == "nan and inf in some blocks":
+        y = rng.standard_normal(2 * STATISTICS_BLOCK + 5).astype(np.float32)
+        y[[3, 10, STATISTICS_BLOCK + 8]] = np.nan
+        y[[4, 2 * STATISTICS_BLOCK + 1]] = [np.inf, -np.inf]
+        return y
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["several blocks", "channels last", "strided", "far from its mean",
+                                  "nan and inf in some blocks"])
+def test_statistics_equal_the_textbook_computation(name):
+    y = _case(name)
+    mean, std, low, high, nan, inf = _reference_statistics(y)
+    got = statistics(y)
+    assert (got.nan, got.inf) == (nan, inf)
+    assert (got.min, got.max) == (low, high)
+    assert got.mean == pytest.approx(mean, rel=1e-9, abs=1e-12)
+    assert got.std == pytest.approx(std, rel=1e-7)
+
+
+def test_statistics_of_nothing_finite_are_nan_with_the_counts():
+    got = statistics(np.array([np.nan, np.inf, -np.inf, np.nan], dtype=np.float32))
+    assert (got.nan, got.inf) == (2, 2) and all(np.isnan([got.mean, got.std, got.min, got.max]))
+    empty = statistics(np.zeros((2, 0, 3), dtype=np.float32))
+    assert (empty.nan, empty.inf) == (0, 0) and np.isnan(empty.mean)

@@ -150,6 +150,27 @@ def test_depthwise_paths(monkeypatch, case, einsum_from):
     check(got, want)
 
 
+@pytest.mark.parametrize("case", [
+    ((2, 5, 11), (3,), (2,), ((1, 1),), (1,), 1),
+    ((1, 3, 9, 12), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 2),      # multiplier 2
+    ((2, 4, 10, 13), (3, 5), (1, 3), ((0, 1), (2, 2)), (1, 2), 1),     # stride 3, dilation 2 on the width
+    ((1, 2, 5, 6, 9), (2, 2, 3), (1, 2, 2), ((0, 1), (1, 1), (1, 0)), (1, 1, 1), 1),
+])
+def test_depthwise_phases(monkeypatch, case):
+    """Strided depthwise through the phase split of the width (few channels), against the per-pixel einsum."""
+    shape, kernel, stride, pads, dilation, mult = case
+    monkeypatch.setattr(conv_mod, "EINSUM_MIN_CHANNELS", 10**9)
+    rng = np.random.default_rng(13)
+    x = rand(rng, shape)
+    c = shape[1]
+    w = rand(rng, (c * mult, 1, *kernel))
+    b = rand(rng, (c * mult,))
+    want = CONV[len(kernel)](F.pad(t(x), torch_pad(pads)), t(w), t(b), stride, 0, dilation, c)
+    check(conv(x, w, b, stride, pads, dilation, c), want)
+    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", 1)  # too large to copy: the per-pixel einsum
+    check(conv(x, w, b, stride, pads, dilation, c), want)
+
+
 @pytest.mark.parametrize("budget", [1, 300, 5000, 1 << 20])
 def test_blocks_3d(monkeypatch, budget):
     """3-D blocks split along whichever axis fits the budget: images, depth rows, rows or parts of rows."""

@@ -22,9 +22,10 @@ Arithmetic stays in the input's dtype (float32 in, float32 out).
 """
 from __future__ import annotations
 
-from math import prod
+from math import gcd, prod
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, Padding, block_starts, blocks, channels_first,
                                     channels_last, explicit_pads, is_channels_last, largest_block, pad_spatial,
@@ -32,7 +33,7 @@ from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, Padding, block_sta
 
 CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
 MIN_CHUNK_BYTES = 1 << 20
-EINSUM_MIN_CHANNELS = 64  # depthwise: below this many channels (at stride 1) per-offset passes win
+EINSUM_MIN_CHANNELS = 64  # strided depthwise: from this many channels the per-pixel einsum wins
 FOLD_BIAS_MAX = 1024  # fold the bias into the GEMM for rows up to this many values
 
 
@@ -115,56 +116,80 @@ def _dense(xp, weight, bias, out, stride, dilation):
 def _depthwise(xp, weight, bias, out, stride, dilation):
     """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset].
 
-    Usually one `np.einsum` over the window view: a single fused multiply-accumulate pass with the channels
-    as the contiguous inner loop (about 1.5-2x faster than a multiply and an add per kernel offset). With few
-    channels that inner loop is too short, and at stride 1 multiply-adds over whole (width x channel) rows win.
+    One fused multiply-accumulate (`np.einsum`) whose inner loop runs along whole output rows of (width x
+    channel) values, against weight rows tiled along the width: at unit stride along the last axis, tap j of
+    every output pixel starts j * dilation pixels further along the same input row, so each tap is one
+    contiguous run. At a larger stride the row is first split into phases (`_phases`) to make it so again;
+    with many channels the per-pixel einsum (inner loop over the channels) needs no such copy and wins, and
+    it also takes inputs too large to copy (the phase copy stays within the workspace's CHUNK_BYTES).
     """
-    batch, c = xp.shape[0], xp.shape[-1]
+    c = xp.shape[-1]
     kernel = weight.shape[2:]
-    r = len(kernel)
     mult = weight.shape[0] // c
-    if mult == 1 and stride[-1] == 1 and c < EINSUM_MIN_CHANNELS:
-        y = _depthwise_rows(xp, weight, out, stride, dilation)
-    else:
-        wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, *kernel), (0, 1), (-2, -1)))  # [*k, C, m]
+    wk = np.ascontiguousarray(np.moveaxis(weight.reshape(c, mult, *kernel), (0, 1), (-2, -1)))  # [*kernel, C, m]
+    if stride[-1] > 1 and (c >= EINSUM_MIN_CHANNELS or xp.nbytes > CHUNK_BYTES):  # no phase copy
+        r = len(kernel)
         win = windows(xp, out, kernel, stride, dilation)  # [N, *out, *kernel, C]
         outer, taps = "ABC"[:r], "ijk"[:r]
-        subscripts = f"n{outer}{taps}c,{taps}c->n{outer}c"
-        y = np.empty((batch, *out, c, mult), xp.dtype)
+        y = np.empty((xp.shape[0], *out, c, mult), xp.dtype)
         for j in range(mult):
-            np.einsum(subscripts, win, wk[..., j], out=y[..., j])
-        y = y.reshape(batch, *out, c * mult)
+            np.einsum(f"n{outer}{taps}c,{taps}c->n{outer}c", win, wk[..., j], out=y[..., j])
+    else:
+        y = _depthwise_rows(xp, wk, out, stride, dilation)
+    y = y.reshape(*y.shape[:-2], c * mult)
     if bias is not None:
         y += bias
     return y
 
 
-def _depthwise_rows(xp, weight, out, stride, dilation):
-    """Depthwise at unit stride along the last axis, multiplier 1: per kernel offset a multiply and an add over
-    cache-sized blocks, with the weights tiled along the last axis so each runs over whole (width x C) rows."""
+def _depthwise_rows(xp, wk, out, stride, dilation):
+    """The depthwise sum as one einsum per multiplier over whole rows: [N, *out, C, m]."""
     batch, c = xp.shape[0], xp.shape[-1]
-    kernel = weight.shape[2:]
-    wk = np.moveaxis(weight.reshape(c, -1), -1, 0)  # [offsets, C]
-    wk = np.ascontiguousarray(np.broadcast_to(wk[:, None, :], (wk.shape[0], out[-1], c)))  # [offsets, width, C]
-    y = np.empty((batch, *out, c), xp.dtype)
-    win = windows(xp, out, kernel, stride, dilation)
-    dims = (batch, *out)
-    plan = blocks(dims, c * xp.itemsize, CACHE_BYTES)
-    tmp = np.empty(largest_block(plan, dims) * c, xp.dtype)
-    offsets = list(np.ndindex(*kernel))
-    for block in plan:
-        acc = y[block]
-        part = win[block]
-        t = tmp[:acc.size].reshape(acc.shape)
-        wb = wk[:, block[-1]] if len(block) == 1 + len(out) else wk  # the block splits the width itself
-        for i, offset in enumerate(offsets):
-            src = part[(Ellipsis, *offset, slice(None))]
-            if i == 0:
-                np.multiply(src, wb[i], out=acc)
-            else:
-                np.multiply(src, wb[i], out=t)
-                acc += t
+    kernel, mult, r = wk.shape[:-2], wk.shape[-1], len(out)
+    ph, slots, step = _phases(xp, out[-1], kernel[-1], stride[-1], dilation[-1])
+    sn, *rows, sp, su, sc = ph.strides
+    width = out[-1]
+    taps = (*kernel[:-1], ph.shape[-3], max(slots[1]) + 1)  # row offsets, phases, slots
+    cols = max(1, min(width, CACHE_BYTES // (prod(taps) * c * xp.itemsize)))  # tiled weights stay in cache
+    win = as_strided(ph, (batch, *out[:-1], *taps, width * c),
+                     (sn, *(a * s for a, s in zip(rows, stride)), *(a * d for a, d in zip(rows, dilation)),
+                      sp, step * su, sc), writeable=False)
+    outer, offsets = "ABC"[:r - 1], "ijk"[:r - 1]
+    subscripts = f"n{outer}{offsets}poq,{offsets}poq->n{outer}q"
+    y = np.empty((batch, *out, c, mult), xp.dtype)
+    tiled = np.zeros((*taps, cols, c), xp.dtype)
+    for j in range(mult):
+        for tap, (phase, slot) in enumerate(zip(*slots)):
+            tiled[..., phase, slot, :, :] = wk[..., tap, None, :, j]
+        wt = tiled.reshape(*taps, cols * c)
+        yj = view(y[..., j], batch, *out[:-1], width * c)
+        for w0 in range(0, width, cols):
+            q = slice(w0 * c, min(width, w0 + cols) * c)
+            np.einsum(subscripts, win[..., q], wt[..., :q.stop - q.start], out=yj[..., q])
     return y
+
+
+def _phases(xp: np.ndarray, width: int, k: int, s: int, d: int
+            ) -> tuple[np.ndarray, tuple[list[int], list[int]], int]:
+    """The padded input with its last spatial axis split by stride `s`: [N, *rows, phases, slots, C], where
+    phase p, slot u holds pixel s*u + p, so output pixel w's tap j (pixel s*w + j*d) is slot w + j*d // s of
+    phase j*d % s and the taps of all output pixels of a row are one contiguous run per (phase, slot).
+
+    Returns it (a view when s == 1), each tap's (phase index, slot index) and the slot step between indices.
+    """
+    offsets = [j * d for j in range(k)]
+    used = sorted({e % s for e in offsets})
+    step = gcd(*(e // s for e in offsets)) or 1
+    slots = ([used.index(e % s) for e in offsets], [e // s // step for e in offsets])
+    if s == 1:
+        return xp[..., None, :, :], slots, step
+    n = width + offsets[-1] // s  # slots any output pixel reads
+    ph = np.empty((*xp.shape[:-2], len(used), n, xp.shape[-1]), xp.dtype)
+    for i, p in enumerate(used):
+        src = xp[..., p::s, :][..., :n, :]
+        ph[..., i, :src.shape[-2], :] = src
+        ph[..., i, src.shape[-2]:, :] = 0  # read only under zero weights, but must not be NaN
+    return ph, slots, step
 
 
 def _grouped(xp, weight, bias, out, stride, dilation, groups):

@@ -5,7 +5,8 @@ from math import prod
 from typing import Any, ClassVar, Literal
 
 from cnncalc import kernels
-from cnncalc.layers.base import Int, LayerBase, Probability, Real, Shape, sample_axis
+from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.layers.base import Fields, Int, LayerBase, Probability, Real, Shape, sample_axis
 
 
 class _Elementwise(LayerBase):
@@ -87,7 +88,7 @@ class Softmax(_Elementwise):
     def hyper(self) -> str:
         return f"dim={self.dim}"
 
-    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return fields[0] if sample_axis(self.dim, x) == 0 else None  # over channels it stays local
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, ClassVar, Literal, NamedTuple, get_args
-
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
@@ -27,6 +25,7 @@ from cnncalc.layers.advice import Advice
 from cnncalc.layers.receptive_field import ReceptiveField, widest
 
 Shape = tuple[int, ...]
+Fields = tuple[ReceptiveField | None, ...]  # the receptive fields of a layer's inputs, in `inputs` order
 Category = Literal["conv", "linear", "norm", "activation", "pool", "merge", "other"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 FLOP_CATEGORIES = ("conv", "linear", "bias", *CATEGORIES[2:])  # the totals' breakdown: bias adds counted apart
@@ -40,7 +39,8 @@ Real = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_REAL, le=MA
 PosReal = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False, le=MAX_REAL)]
 Probability = Annotated[float, Strict(), Field(ge=0, le=1)]
 # one value per spatial axis: a spec may give a single number for all, which a `before` validator repeats
-# (`window.per_axis`), so after validation these are always tuples of the kind's rank
+# (`window.per_axis`), so after validation these are always tuples of the kind's rank. A default is written
+# as a spec would write it (`Field(1, validate_default=True)`), and goes through the same validator.
 PerAxis = tuple[Pos, ...]
 PerAxisPad = tuple[NonNeg, ...]
 PadPairs = tuple[tuple[NonNeg, NonNeg], ...]  # (before, after) per spatial axis
@@ -109,15 +109,47 @@ class LayerBase(BaseModel):
         return self.type
 
     # ---- the rules ------------------------------------------------------------------------------------
-    def output_shape(self, *in_shapes: Shape) -> Shape:
+    # Each takes the layer's one input shape, positionally; kinds that take several (`MultiInput`) widen them
+    # to `*xs`. Callers pass whatever inputs a layer has: `layer.output_shape(*in_shapes)`.
+    def output_shape(self, x: Shape, /) -> Shape:
         raise NotImplementedError
 
-    def weight_shapes(self, *in_shapes: Shape) -> dict[str, Weight]:
+    def weight_shapes(self, x: Shape, /) -> dict[str, Weight]:
         return {}
 
-    def check_batch(self, batch: int, *in_shapes: Shape) -> None:
+    def check_batch(self, batch: int, x: Shape, /) -> None:
         """Refuse a batch size the kind cannot run at (the per-sample rules cannot see it); any by default."""
 
+    def macs(self, x: Shape, /) -> int:
+        return 0
+
+    def extra_flops(self, x: Shape, /) -> int:
+        return 0
+
+    def bias_flops(self, x: Shape, /) -> int:
+        """The part of `extra_flops` that is bias adds (counted apart in the totals)."""
+        return 0
+
+    def explain(self, x: Shape, /) -> list[str]:
+        """The shape (and, where counted, MACs) rule with this layer's numbers filled in, per sample."""
+        return [f"{self.shape_rule}: {shape_text((1, *self.output_shape(x)))}"]
+
+    def advice(self, x: Shape, /) -> list[Advice]:
+        """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
+        return []
+
+    def receptive_field_steps(self, before: ReceptiveField, x: Shape, /) -> list[str] | None:
+        """The receptive-field step with its numbers, for `cnncalc explain`; None: explain shows before and
+        after (what kinds without a sliding window do)."""
+        return None
+
+    def receptive_field(self, fields: Fields, x: Shape, /) -> ReceptiveField | None:
+        """The receptive field of this layer's output, from its input's field. Default: each output value
+        sees one position of its input (element-wise kinds; normalisation statistics are not counted, as
+        in every receptive-field tool)."""
+        return fields[0]
+
+    # ---- derived from the rules, for any number of inputs ---------------------------------------------
     def params(self, *in_shapes: Shape) -> ParamCount:
         trainable = non_trainable = 0
         for weight in self.weight_shapes(*in_shapes).values():
@@ -126,16 +158,6 @@ class LayerBase(BaseModel):
             else:
                 non_trainable += prod(weight.shape)
         return ParamCount(trainable, non_trainable)
-
-    def macs(self, *in_shapes: Shape) -> int:
-        return 0
-
-    def extra_flops(self, *in_shapes: Shape) -> int:
-        return 0
-
-    def bias_flops(self, *in_shapes: Shape) -> int:
-        """The part of `extra_flops` that is bias adds (counted apart in the totals)."""
-        return 0
 
     def flops(self, *in_shapes: Shape) -> int:
         return 2 * self.macs(*in_shapes) + self.extra_flops(*in_shapes)
@@ -149,32 +171,13 @@ class LayerBase(BaseModel):
         """Key hyper-parameters in compact form for tables (e.g. 'k=3 s=2 p=1')."""
         return ""
 
-    def explain(self, *in_shapes: Shape) -> list[str]:
-        """The shape (and, where counted, MACs) rule with this layer's numbers filled in, per sample."""
-        return [f"{self.shape_rule}: {shape_text((1, *self.output_shape(*in_shapes)))}"]
-
-    def advice(self, *in_shapes: Shape) -> list[Advice]:
-        """Legal but probably unintended choices (lost pixels, asymmetric padding, ...); none by default."""
-        return []
-
-    def receptive_field_steps(self, before: ReceptiveField, *in_shapes: Shape) -> list[str] | None:
-        """The receptive-field step with its numbers, for `cnncalc explain`; None: explain shows before and
-        after (what kinds without a sliding window do)."""
-        return None
-
-    def receptive_field(self, fields: tuple[ReceptiveField | None, ...], *in_shapes: Shape) -> ReceptiveField | None:
-        """The receptive field of this layer's output, from its inputs' fields. Default: each output value
-        sees one position of its input (element-wise kinds; normalisation statistics are not counted, as
-        in every receptive-field tool), and where branches meet, the widest path."""
-        return fields[0] if len(fields) == 1 else widest(fields)
-
     # ---- the witness ----------------------------------------------------------------------------------
-    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+    def forward(self, weights: dict[str, Any], x: Any, /) -> Any:
         raise NotImplementedError(f"no kernel for {self.kind}")
 
-    def workspace_bytes(self, itemsize: int, output: Shape, *inputs: Shape) -> int:
+    def workspace_bytes(self, itemsize: int, output: Shape, x: Shape, /) -> int:
         """The most bytes the kernel allocates at once besides its output, for these *batched* shapes."""
-        return int(self.temporaries * prod(inputs[0]) * itemsize)
+        return int(self.temporaries * prod(x) * itemsize)
 
     # ---- helpers for subclasses -------------------------------------------------------------------------
     def param(self, shape: Shape, init: Init = "zeros", fan_in: int = 0) -> Weight:
@@ -194,6 +197,50 @@ class LayerBase(BaseModel):
         if given is not None and given != actual:
             raise ShapeError(f"says {field}={given} but its input has {actual}", field=field,
                              fix=f"Set {field}: {actual}, or remove it: cnncalc infers it.")
+
+
+class MultiInput(LayerBase):
+    """A kind that may take more than one input: every rule of `LayerBase`, widened to `*xs` (in `inputs`
+    order)."""
+
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        raise NotImplementedError
+
+    def weight_shapes(self, *xs: Shape) -> dict[str, Weight]:
+        return {}
+
+    def check_batch(self, batch: int, *xs: Shape) -> None:
+        """Any batch size by default."""
+
+    def macs(self, *xs: Shape) -> int:
+        return 0
+
+    def extra_flops(self, *xs: Shape) -> int:
+        return 0
+
+    def bias_flops(self, *xs: Shape) -> int:
+        return 0
+
+    def explain(self, *xs: Shape) -> list[str]:
+        return [f"{self.shape_rule}: {shape_text((1, *self.output_shape(*xs)))}"]
+
+    def advice(self, *xs: Shape) -> list[Advice]:
+        return []
+
+    def receptive_field_steps(self, before: ReceptiveField, *xs: Shape) -> list[str] | None:
+        return None
+
+    def receptive_field(self, fields: Fields, *xs: Shape) -> ReceptiveField | None:
+        """Where branches meet, the widest path."""
+        return fields[0] if len(fields) == 1 else widest(fields)
+
+    def forward(self, weights: dict[str, Any], *xs: Any) -> Any:
+        raise NotImplementedError(f"no kernel for {self.kind}")
+
+    def workspace_bytes(self, itemsize: int, output: Shape, *inputs: Shape) -> int:
+        return int(self.temporaries * prod(inputs[0]) * itemsize)
 
 
 def _rank_fix(got: int, ranks: tuple[int, ...]) -> str:

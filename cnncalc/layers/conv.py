@@ -12,7 +12,7 @@ from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
 from cnncalc.layers.receptive_field import (ReceptiveField, explain_receptive_field, transposed_receptive_field,
                                             window_receptive_field)
-from cnncalc.layers.base import Flag, LayerBase, PadPairs, PerAxis, PerAxisPad, Pos, Shape, Weight, rank_of
+from cnncalc.layers.base import Fields, Flag, LayerBase, PadPairs, PerAxis, PerAxisPad, Pos, Shape, Weight, rank_of
 
 LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
 
@@ -20,8 +20,8 @@ LAYOUTS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
 class _ConvBase(LayerBase):
     out_channels: Pos
     kernel_size: PerAxis
-    stride: PerAxis = Field(1)  # the validator repeats a single number for every spatial axis
-    dilation: PerAxis = Field(1)
+    stride: PerAxis = Field(1, validate_default=True)  # the validator repeats a single number for every axis
+    dilation: PerAxis = Field(1, validate_default=True)
     groups: Pos = 1
     bias: Flag = True
     in_channels: Pos | None = None
@@ -58,7 +58,8 @@ class _ConvBase(LayerBase):
 
 class Conv(_ConvBase):
     type: Literal["conv1d", "conv2d", "conv3d"]
-    padding: Literal["same", "valid"] | PadPairs = Field(0)  # the validator makes (before, after) pairs
+    # the validator makes (before, after) pairs
+    padding: Literal["same", "valid"] | PadPairs = Field(0, validate_default=True)
 
     type_aliases = {"convolution1d": "conv1d", "convolution2d": "conv2d", "convolution3d": "conv3d"}
     shape_rule = ("out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1 per axis; "
@@ -119,12 +120,12 @@ class Conv(_ConvBase):
         if set(spatial) == {1} and max(self.kernel_size) > 1:
             out = [a for a in out if a.code != "kernel-larger-than-input"]
             out.append(Advice("collapsed-input", f"its input is already 1x1 spatially, so its "
-                                f"{W.axes_text(self.kernel_size)} kernel sees only padding around one pixel",
-                                "Use a 1x1 kernel (or a linear layer) here, or downsample less earlier.",
-                                "kernel_size"))
+                              f"{W.axes_text(self.kernel_size)} kernel sees only padding around one pixel",
+                              "Use a 1x1 kernel (or a linear layer) here, or downsample less earlier.",
+                              "kernel_size"))
         return out
 
-    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
 
     def receptive_field_steps(self, before: ReceptiveField, x: Shape) -> list[str] | None:
@@ -134,7 +135,8 @@ class Conv(_ConvBase):
         """A padded channels-last copy of the input, two im2col chunks and a re-laid-out copy of the weight."""
         padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], self.pads(x[2:])))
         weight = self.out_channels * (x[1] // self.groups) * prod(self.kernel_size) + self.out_channels
-        return (padded + weight) * itemsize + 2 * kernels.layout.CHUNK_BYTES
+        chunk: int = kernels.layout.CHUNK_BYTES
+        return (padded + weight) * itemsize + 2 * chunk
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.conv.conv(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
@@ -143,8 +145,8 @@ class Conv(_ConvBase):
 
 class ConvTranspose(_ConvBase):
     type: Literal["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
-    padding: PerAxisPad = Field(0)
-    output_padding: PerAxisPad = Field(0)
+    padding: PerAxisPad = Field(0, validate_default=True)
+    output_padding: PerAxisPad = Field(0, validate_default=True)
 
     type_aliases = {**{f"{spelling}{r}d{suffix}": f"conv_transpose{r}d" for r in (1, 2, 3)
                        for spelling, suffix in (("convtranspose", ""), ("conv", "transpose"))},
@@ -201,7 +203,7 @@ class ConvTranspose(_ConvBase):
                      "C_out/groups x kernel: each input value is scattered once per kernel tap)")
         return lines
 
-    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return transposed_receptive_field(fields[0], self.kernel_size, self.stride, self.padding, self.dilation)
 
     def workspace_bytes(self, itemsize: int, output: Shape, x: Shape) -> int:
@@ -209,8 +211,9 @@ class ConvTranspose(_ConvBase):
         extent = prod((n - 1) * s + (k - 1) * d + 1 + op for n, k, s, d, op in
                       zip(x[2:], self.kernel_size, self.stride, self.dilation, self.output_padding))
         weight = x[1] * (self.out_channels // self.groups) * prod(self.kernel_size)
-        return (x[0] * self.out_channels * extent + weight) * itemsize + 2 * kernels.layout.CHUNK_BYTES
+        chunk: int = kernels.layout.CHUNK_BYTES
+        return (x[0] * self.out_channels * extent + weight) * itemsize + 2 * chunk
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.conv.conv_transpose(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
-                              self.dilation, self.groups, self.output_padding)
+                                           self.dilation, self.groups, self.output_padding)

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from cnncalc import kernels
 from cnncalc.layers.advice import Advice
-from cnncalc.layers.base import Flag, LayerBase, Pos, Shape, Weight
+from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.layers.base import Fields, Flag, LayerBase, Pos, Shape, Weight
 
 
 class Linear(LayerBase):
@@ -57,7 +58,7 @@ class Linear(LayerBase):
                        f"[1, {', '.join(map(str, x))}], mixing only that axis (probably a missing flatten)",
                        "Add a flatten (or global pooling) layer before it, unless this is intended.")]
 
-    def receptive_field(self, fields: tuple, x: Shape) -> None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return None  # mixes the whole last axis: no longer a local field
 
     def hyper(self) -> str:

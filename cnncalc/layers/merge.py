@@ -6,15 +6,14 @@ from typing import Any, Literal
 
 from cnncalc import kernels
 from cnncalc.errors import ShapeError
-from cnncalc.layers.receptive_field import widest
-from cnncalc.layers.base import Int, LayerBase, Shape, sample_axis
+from cnncalc.layers.receptive_field import ReceptiveField, widest
+from cnncalc.layers.base import Fields, Int, MultiInput, Shape, sample_axis
 from cnncalc.units import shape_text
 
 
-class ElementwiseMerge(LayerBase):
+class ElementwiseMerge(MultiInput):
     type: Literal["add", "multiply"]
 
-    arity = (2, None)
     category = "merge"
     shape_rule = "all inputs must have the same shape; output = that shape"
     flops_rule = "(inputs - 1) per output element"
@@ -38,12 +37,11 @@ class ElementwiseMerge(LayerBase):
         return (kernels.merge.add if self.type == "add" else kernels.merge.multiply)(xs)
 
 
-class Concat(LayerBase):
+class Concat(MultiInput):
     type: Literal["concat"]
     dim: Int = 1
 
     type_aliases = {"concatenate": "concat", "cat": "concat"}
-    arity = (2, None)
     category = "merge"
     shape_rule = "inputs equal except along `dim` (default 1, channels); output sums that axis"
     flops_rule = "0"
@@ -63,7 +61,7 @@ class Concat(LayerBase):
     def hyper(self) -> str:
         return f"dim={self.dim}"
 
-    def receptive_field(self, fields: tuple, *xs: Shape) -> Any:
+    def receptive_field(self, fields: Fields, *xs: Shape) -> ReceptiveField | None:
         return widest(fields) if sample_axis(self.dim, xs[0]) == 0 else None
 
     def forward(self, weights: dict[str, Any], *xs: Any) -> Any:

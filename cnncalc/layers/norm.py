@@ -41,7 +41,7 @@ class _PerChannelNorm(LayerBase):
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         c = self._channels(x)
-        weights = {}
+        weights: dict[str, Weight] = {}
         if self.affine:
             weights.update(weight=self.param((c,), "ones"), bias=self.param((c,)))
         if self.track_running_stats:

@@ -12,14 +12,15 @@ from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.advice import Advice, window_advice
 from cnncalc.layers.receptive_field import ReceptiveField, explain_receptive_field, window_receptive_field
-from cnncalc.layers.base import Flag, LayerBase, PadPairs, PerAxis, Pos, Shape, rank_of
+from cnncalc.layers.base import Fields, Flag, LayerBase, PadPairs, PerAxis, Pos, Shape, rank_of
 from cnncalc.layers.conv import LAYOUTS
 
 
 class _WindowPool(LayerBase):
     kernel_size: PerAxis
-    stride: PerAxis = Field(None)  # default: kernel_size, as PyTorch
-    padding: Literal["same", "valid"] | PadPairs = Field(0)  # the validator makes (before, after) pairs
+    stride: PerAxis = Field(None, validate_default=True)  # default: kernel_size, as PyTorch
+    # the validator makes (before, after) pairs
+    padding: Literal["same", "valid"] | PadPairs = Field(0, validate_default=True)
     ceil_mode: Flag = False
 
     category = "pool"
@@ -84,7 +85,7 @@ class _WindowPool(LayerBase):
             text += f" d={W.axes_text(self.window_dilation)}"
         return text + (" ceil" if self.ceil_mode else "")
 
-    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return window_receptive_field(fields[0], *self.window(x[1:]))
 
     def receptive_field_steps(self, before: ReceptiveField, x: Shape) -> list[str] | None:
@@ -105,7 +106,7 @@ class _WindowPool(LayerBase):
 
 class MaxPool(_WindowPool):
     type: Literal["maxpool1d", "maxpool2d", "maxpool3d", "minpool2d"]
-    dilation: PerAxis = Field(1)
+    dilation: PerAxis = Field(1, validate_default=True)
 
     type_aliases = {"maxpooling1d": "maxpool1d", "maxpooling2d": "maxpool2d", "maxpooling3d": "maxpool3d"}
     shape_rule = "as conv: floor (or ceil_mode) ((N + 2P - D*(K-1) - 1) / S) + 1; stride defaults to kernel"
@@ -218,7 +219,7 @@ class AdaptivePool(LayerBase):
                          f"{', '.join(windows)}{more}")
         return lines
 
-    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         """Windows vary in size: the field is the widest window's, the jump N/out on average."""
         rf = fields[0]
         if rf is None:
@@ -255,14 +256,14 @@ class GlobalPool(LayerBase):
     def hyper(self) -> str:
         return "keepdims" if self.keepdims else ""
 
-    def receptive_field(self, fields: tuple, x: Shape) -> ReceptiveField | None:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         """With keepdims the one output position sees the whole input; without, no spatial axis is left."""
         rf = fields[0]
         if rf is None or not self.keepdims:
             return None
         return ReceptiveField(tuple(r + (n - 1) * j for r, j, n in zip(rf.size, rf.jump, x[1:])),
-                                tuple(j * n for j, n in zip(rf.jump, x[1:])),
-                                tuple(s + Fraction(n - 1, 2) * j for s, j, n in zip(rf.start, rf.jump, x[1:])))
+                              tuple(j * n for j, n in zip(rf.jump, x[1:])),
+                              tuple(s + Fraction(n - 1, 2) * j for s, j, n in zip(rf.start, rf.jump, x[1:])))
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.pool.global_pool(x, "max" if self.type == "global_maxpool" else "avg", self.keepdims)

@@ -76,9 +76,10 @@ def transposed_receptive_field(rf: ReceptiveField | None, kernel: Sequence[int],
 
 def widest(fields: Sequence[ReceptiveField | None]) -> ReceptiveField | None:
     """Where branches meet: the largest receptive field over the paths (None if any path lost it)."""
-    if any(f is None for f in fields) or len({len(f.size) for f in fields}) != 1:  # type: ignore[union-attr]
+    known = [f for f in fields if f is not None]
+    if len(known) != len(fields) or len({len(f.size) for f in known}) != 1:
         return None
-    return max(fields, key=lambda f: f.size)  # type: ignore[arg-type,return-value]
+    return max(known, key=lambda f: f.size)
 
 
 def explain_receptive_field(before: ReceptiveField | None, kernel: Sequence[int], stride: Sequence[int],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import floor, prod
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, Strict, field_validator, model_validator
 
@@ -11,7 +11,7 @@ from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.receptive_field import ReceptiveField
-from cnncalc.layers.base import Flag, Int, LayerBase, NonNeg, Pos, PosReal, Shape, sample_axis
+from cnncalc.layers.base import Fields, Flag, Int, LayerBase, MultiInput, NonNeg, Pos, PosReal, Shape, sample_axis
 from cnncalc.units import shape_text
 from cnncalc.limits import MAX_INT
 
@@ -33,7 +33,7 @@ class Flatten(LayerBase):
                              f"{shape_text((1, *x))}", field="start_dim", fix="Swap them.")
         return (*x[:start], prod(x[start:end + 1]), *x[end + 1:])
 
-    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -70,7 +70,7 @@ class Reshape(LayerBase):
     def hyper(self) -> str:
         return shape_text(self.shape)
 
-    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         return fields[0] if self.output_shape(x) == x else None
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -93,7 +93,8 @@ class Identity(LayerBase):
 
 class ZeroPad2d(LayerBase):
     type: Literal["zeropad2d"]
-    # an int, PyTorch's (left, right, top, bottom), or [[top, bottom], [left, right]] per axis
+    # an int, PyTorch's (left, right, top, bottom), or [[top, bottom], [left, right]] per axis; the validator
+    # makes ((top, bottom), (left, right)) of each (`pairs`)
     padding: NonNeg | tuple[NonNeg | tuple[NonNeg, ...], ...]
 
     type_aliases = {"zeropadding2d": "zeropad2d"}
@@ -103,30 +104,37 @@ class ZeroPad2d(LayerBase):
 
     @field_validator("padding")
     @classmethod
-    def _pairs(cls, value: Any) -> W.PadPairs:
-        if isinstance(value, tuple) and len(value) == 4 and all(isinstance(v, int) for v in value):
-            left, right, top, bottom = value
-            return ((top, bottom), (left, right))
-        return W.normalize_padding(value, 2)  # type: ignore[return-value]
+    def _pairs(cls, value: int | tuple[int | tuple[int, ...], ...]) -> W.PadPairs:
+        if isinstance(value, tuple) and len(value) == 4:
+            ints = [v for v in value if isinstance(v, int)]
+            if len(ints) == 4:
+                left, right, top, bottom = ints
+                return ((top, bottom), (left, right))
+        return W.pad_pairs(value, 2)
+
+    @property
+    def pairs(self) -> W.PadPairs:
+        """`padding`, validated: ((top, bottom), (left, right)) whichever way it was written."""
+        return cast(W.PadPairs, self.padding)
 
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (3,), "[N, C, H, W]")
-        (top, bottom), (left, right) = self.padding  # type: ignore[misc]
+        (top, bottom), (left, right) = self.pairs
         return (x[0], x[1] + top + bottom, x[2] + left + right)
 
     def hyper(self) -> str:
-        return W.pad_text(self.padding)  # type: ignore[arg-type]
+        return W.pad_text(self.pairs)
 
-    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         if fields[0] is None:
             return None
-        return fields[0].shifted([-before for before, _ in self.padding])  # type: ignore[union-attr]
+        return fields[0].shifted([-before for before, _ in self.pairs])
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        return kernels.reshape.zero_pad(x, self.padding)
+        return kernels.reshape.zero_pad(x, self.pairs)
 
 
-class Crop(LayerBase):
+class Crop(MultiInput):
     """Keras Cropping: remove [before, after] per spatial axis; or, with two inputs, centre-crop the
     first to the spatial size of the second (U-Net skip connections)."""
 
@@ -156,7 +164,7 @@ class Crop(LayerBase):
             raise ShapeError("needs `cropping` or a second input", field="cropping",
                              fix="Give cropping: [[top, bottom], [left, right]], or inputs: [big, small].")
         try:
-            return W.normalize_padding(self.cropping, len(spatial))  # type: ignore[return-value]
+            return W.pad_pairs(self.cropping, len(spatial))
         except ValueError as err:
             raise ShapeError(str(err), field="cropping") from None
 
@@ -172,7 +180,7 @@ class Crop(LayerBase):
     def hyper(self) -> str:
         return "" if self.cropping is None else f"crop={self.cropping}"
 
-    def receptive_field(self, fields: tuple, *xs: Shape) -> Any:
+    def receptive_field(self, fields: Fields, *xs: Shape) -> ReceptiveField | None:
         if fields[0] is None:
             return None
         return fields[0].shifted([before for before, _ in self.crops(*xs)])
@@ -207,19 +215,24 @@ class Upsample(LayerBase):
         try:
             if self.size is not None:
                 return W.per_axis(self.size, rank)
-            scales = (self.scale_factor,) * rank if isinstance(self.scale_factor, float) else self.scale_factor
-            if len(scales) != rank:  # type: ignore[arg-type]
+            scales = self._scale_factors(rank)
+            if len(scales) != rank:
                 raise ValueError(f"needs 1 or {rank} values (one per spatial axis); got {list(scales)}")
         except ValueError as err:
             raise ShapeError(str(err), field="size" if self.size is not None else "scale_factor") from None
-        return tuple(floor(n * s) for n, s in zip(spatial, scales))  # type: ignore[arg-type]
+        return tuple(floor(n * s) for n, s in zip(spatial, scales))
+
+    def _scale_factors(self, rank: int) -> tuple[float, ...]:
+        """`scale_factor` per axis: one number for all `rank` axes, or as given (none with `size`)."""
+        if self.scale_factor is None:
+            return ()
+        return (self.scale_factor,) * rank if isinstance(self.scale_factor, float) else self.scale_factor
 
     def scales(self, rank: int) -> tuple[float | None, ...]:
         """The scale PyTorch uses to map output to input coordinates (None: derive from the sizes)."""
         if self.scale_factor is None:
             return (None,) * rank
-        factors = (self.scale_factor,) * rank if isinstance(self.scale_factor, float) else self.scale_factor
-        return tuple(factors)  # type: ignore[arg-type]
+        return self._scale_factors(rank)
 
     def output_shape(self, x: Shape) -> Shape:
         self.expect_rank(x, (2, 3, 4), "[N, C, *spatial]")
@@ -232,7 +245,7 @@ class Upsample(LayerBase):
             raise ShapeError(f"output would be {list(out)}", field="scale_factor", fix="Use a larger scale.")
         return (x[0], *out)
 
-    def receptive_field(self, fields: tuple, x: Shape) -> Any:
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
         """Outputs are 1/scale input steps apart; nearest copies one input, linear modes blend two."""
         rf = fields[0]
         if rf is None:
@@ -241,13 +254,13 @@ class Upsample(LayerBase):
                   for s, n, o in zip(self.scales(len(x) - 1), x[1:], self.sizes(x[1:]))]
         blend = 0 if self.mode == "nearest" else 1
         return ReceptiveField(tuple(r + blend * j for r, j in zip(rf.size, rf.jump)),
-                                tuple(j / s for j, s in zip(rf.jump, scales)),
-                                tuple(s0 + Fraction(blend, 2) * j for s0, j in zip(rf.start, rf.jump)))
+                              tuple(j / s for j, s in zip(rf.jump, scales)),
+                              tuple(s0 + Fraction(blend, 2) * j for s0, j in zip(rf.start, rf.jump)))
 
     def extra_flops(self, x: Shape) -> int:
         if self.mode == "nearest":
             return 0
-        corners = 2 ** (len(x) - 1)
+        corners: int = 2 ** (len(x) - 1)
         return (2 * corners - 1) * prod(self.output_shape(x))
 
     def hyper(self) -> str:

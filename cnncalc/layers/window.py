@@ -64,6 +64,12 @@ def normalize_padding(value: Any, rank: int) -> Any:
     return tuple(pairs)
 
 
+def pad_pairs(value: int | Sequence[int | Sequence[int]], rank: int) -> PadPairs:
+    """`normalize_padding` of a value its field has validated as a padding: always pairs (or a ValueError)."""
+    pairs: PadPairs = normalize_padding(value, rank)
+    return pairs
+
+
 def effective_kernel(kernel: int, dilation: int) -> int:
     return dilation * (kernel - 1) + 1
 
