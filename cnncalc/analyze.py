@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from math import prod
 from typing import Iterator
 
@@ -168,19 +169,16 @@ class Summary:
     rows: tuple[Row, ...]
     outputs: tuple[str, ...]
     totals: Totals
-    depth: int | None = None  # set by `at_depth`: `shown_rows` are then `collapse(rows, depth)`
-    view: tuple[Row | ModuleRow, ...] | None = None
+    depth: int | None = None  # set by `at_depth`: reports then show the modules down to it
 
-    @property
+    @cached_property
     def shown_rows(self) -> tuple[Row | ModuleRow, ...]:
         """The rows a report shows: every layer, or the modules at `depth`. `rows` always holds every layer."""
-        return self.rows if self.view is None else self.view
+        return self.rows if self.depth is None else collapse(self.rows, self.depth)
 
     def at_depth(self, depth: int | None) -> "Summary":
         """This summary showing module paths down to `depth` (None: every layer); totals are unchanged."""
-        if depth is None:
-            return replace(self, depth=None, view=None)
-        return replace(self, depth=depth, view=collapse(self.rows, depth))
+        return replace(self, depth=depth)
 
     def row(self, name: str) -> Row:
         for r in self.rows:

@@ -58,6 +58,17 @@ class ExitCode(IntEnum):
 
 
 @dataclass(frozen=True)
+class BlockUse:
+    """The use of a block that made a layer: the block's name and the line of the entry that used it."""
+
+    block: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"in block '{shown_text(self.block)}' used at line {self.line}"
+
+
+@dataclass(frozen=True)
 class Where:
     """A place in a spec: file, 1-based line and column, and the layer it belongs to."""
 
@@ -66,7 +77,7 @@ class Where:
     col: int | None = None
     layer: str | None = None
     kind: str | None = None
-    via: str | None = None  # "block 'bottleneck' used at line 40" for layers expanded from blocks
+    via: BlockUse | None = None  # for layers expanded from blocks
 
     def prefix(self) -> str:
         parts = []
@@ -81,7 +92,7 @@ class Where:
             parts.append(f"layer '{self.layer}'" + (f" ({self.kind})" if self.kind else ""))
         text = ": ".join(parts)
         if self.via:
-            text += f" [{shown_text(self.via, 200)}]"
+            text += f" [{shown_text(str(self.via), 200)}]"
         return text + ": " if text else ""
 
 

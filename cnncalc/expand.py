@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from cnncalc.arith import UnknownArgument, evaluate
-from cnncalc.errors import CnnCalcError, SpecError, Where, combined, did_you_mean, raise_all, shown, shown_text
+from cnncalc.errors import BlockUse, CnnCalcError, SpecError, Where, combined, did_you_mean, raise_all, shown, shown_text
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
 from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
@@ -36,7 +36,7 @@ class _Scope:
     input: str                       # global name of what `input` means here
     previous: str                    # global name of the latest layer (what a layer reads by default)
     args: dict[str, Any] | None      # block arguments, None at the top level
-    via: str | None = None
+    via: BlockUse | None = None
     depth: int = 0
     names: dict[str, str] = field(default_factory=dict)   # local name -> global name
     counters: dict[str, int] = field(default_factory=dict)
@@ -55,7 +55,7 @@ class Expander:
         self.block_sizes: dict[str, int] = {}
 
     def error(self, message: str, mark: Mark | None = None, fix: str | None = None, layer: str | None = None,
-              kind: str | None = None, via: str | None = None, field_name: str | None = None) -> SpecError:
+              kind: str | None = None, via: BlockUse | None = None, field_name: str | None = None) -> SpecError:
         line, col = mark if mark else (None, None)
         return SpecError(message, fix=fix, field=field_name,
                          where=Where(self.file, line, col, layer, kind, via))
@@ -419,7 +419,7 @@ class Expander:
                 return
             inner = _Scope(prefix=f"{scope.prefix}{local}.", input=first_input[0] if i == 0 else scope.previous,
                            previous=first_input[0] if i == 0 else scope.previous, args=values,
-                           via=f"in block '{shown_text(str(block_name))}' used at line {use_line}",
+                           via=BlockUse(str(block_name), use_line),
                            depth=scope.depth + 1)
             count = len(self.layers)
             self.expand(block["layers"], inner)

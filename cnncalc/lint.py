@@ -42,7 +42,6 @@ def lint(network: Network, summary: Summary) -> list[Warning_]:
     return found
 
 
-_USE = re.compile(r"in block '(.*)' used at line \d+")
 _NUMBER_PART = re.compile(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.|$)")
 
 
@@ -67,8 +66,8 @@ class WarningGroup:
 
     @property
     def block(self) -> str | None:
-        """The block all of them come from, when the spec says (via 'in block ... used at line N')."""
-        names = {m.group(1) if (m := _USE.fullmatch(w.where.via or "")) else None for w in self.warnings}
+        """The block all of them come from, when they come from one."""
+        names = {w.where.via.block if w.where.via else None for w in self.warnings}
         return names.pop() if len(names) == 1 else None
 
     @property

@@ -4,10 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from functools import cached_property
 from typing import Any, Callable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, OverflowMethod, RenderResult
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
@@ -17,6 +18,7 @@ from cnncalc.analyze import ModuleRow, Row, Summary
 from cnncalc.errors import CnnCalcError, Where, shown_text
 from cnncalc.fit import fit_columns, shorten_middle, table_width, wrap_atoms
 from cnncalc.layers.receptive_field import ReceptiveField
+from cnncalc.lint import WarningGroup, group_warnings
 from cnncalc.units import human, human_bytes, number, shape_text
 
 SCHEMA_VERSION = 1
@@ -153,14 +155,14 @@ class SummaryTable:
         return table, [line for note in notes for line in wrap_atoms(note, width)], width
 
     def _build(self, columns: list[str], widths: dict[str, int], shortened: str | None, title: str,
-               overflow: str, fixed: bool = True, room: int | None = None) -> Table:
+               overflow: OverflowMethod, fixed: bool = True, room: int | None = None) -> Table:
         width = table_width(widths[c] for c in columns) if room is None else room
         if cell_len(title) > width:  # Rich would wrap it at any space, inside a shape too
             title = "\n".join(wrap_atoms(title, width))
         table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
         for key in columns:
             header, _, right = COLUMNS[key]
-            table.add_column(header, justify="right" if right else "left", overflow=overflow,  # type: ignore[arg-type]
+            table.add_column(header, justify="right" if right else "left", overflow=overflow,
                              width=widths[key] if fixed or key == shortened else None)
         cells = [self.cells[key] if key != shortened or widths[key] >= self.cell_widths[key] else
                  [shorten_middle(c, widths[key]) for c in self.cells[key]] for key in columns]
@@ -214,20 +216,18 @@ WARNING_MODES = ("all", "grouped", "none")
 MAX_GROUP_NAMES = 3  # layers named in a grouped warning; the rest are counted
 
 
-def group_text(group: Any) -> str:
+def group_text(group: WarningGroup) -> str:
     """One line for a WarningGroup (cnncalc.lint): where it is defined, the layers (the first few and how
     many more), the code and the first warning's words; a group of one is that warning as it is."""
     first = group.first
     if len(group.warnings) == 1:
         return str(first)
     names = group.layers
-    listed = ", ".join(names[:MAX_GROUP_NAMES])  # a layer's name has no spaces or commas
-    if len(names) > MAX_GROUP_NAMES:
-        listed += f" +{len(names) - MAX_GROUP_NAMES} more"
+    listed = _group_names(names, "{}")  # a layer's name has no spaces or commas
     where = first.where
     place = Where(where.file, where.line, where.col).prefix()
     kind = f" ({where.kind})" if where.kind else ""
-    block = f" [in block '{group.block}']" if group.block else ""
+    block = f" [in block '{shown_text(group.block)}']" if group.block else ""
     text = f"{place}{len(names)} layers{kind}{block}: {listed}: warning [{group.code}]: {first.advice.message}. " \
            f"{first.advice.fix}"
     if not group.same_text:
@@ -235,15 +235,24 @@ def group_text(group: Any) -> str:
     return text
 
 
-def warning_lines(warnings: list | None, mode: str = "all") -> list[str]:
-    """The warnings as lines of text: each one (all), repeats grouped (grouped), or none."""
+def _group_names(names: list[str], quoted: str) -> str:
+    """The first MAX_GROUP_NAMES names, each as `quoted` formats it, and how many more."""
+    listed = ", ".join(quoted.format(name) for name in names[:MAX_GROUP_NAMES])
+    return listed + (f" +{len(names) - MAX_GROUP_NAMES} more" if len(names) > MAX_GROUP_NAMES else "")
+
+
+def _check_mode(mode: str) -> None:
     if mode not in WARNING_MODES:
         raise CnnCalcError(f"unknown --warnings '{shown_text(str(mode))}'", fix=f"Use one of {', '.join(WARNING_MODES)}.")
+
+
+def warning_lines(warnings: list | None, mode: str = "all") -> list[str]:
+    """The warnings as lines of text: each one (all), repeats grouped (grouped), or none."""
+    _check_mode(mode)
     if not warnings or mode == "none":
         return []
     if mode == "all":
         return [str(w) for w in warnings]
-    from cnncalc.lint import group_warnings
     return [group_text(g) for g in group_warnings(warnings)]
 
 
@@ -266,25 +275,18 @@ class SummaryView:
     def __init__(self, summary: Summary, columns: list[str], warnings: list[str], keep: frozenset[str] = frozenset()):
         self.summary, self.warnings = summary, warnings
         self.table = SummaryTable(summary, columns, keep)
-        self._natural: Group | None = None
-        self._natural_table: Table | None = None
-        self._panel: Panel | None = None
 
+    @cached_property
     def natural(self) -> Group:
-        if self._natural is None:
-            self._natural = Group(*self._parts(self.natural_table(), self.natural_panel(),
-                                               warnings_text([], self.warnings)))
-        return self._natural
+        return Group(*self._parts(self.natural_table, self.natural_panel, warnings_text([], self.warnings)))
 
+    @cached_property
     def natural_table(self) -> Table:
-        if self._natural_table is None:
-            self._natural_table = self.table.natural_table()
-        return self._natural_table
+        return self.table.natural_table()
 
+    @cached_property
     def natural_panel(self) -> Panel:
-        if self._panel is None:
-            self._panel = totals_panel(self.summary)
-        return self._panel
+        return totals_panel(self.summary)
 
     @staticmethod
     def _parts(table: Table, panel: Panel, warnings: Text, notes: list[str] | None = None) -> list:
@@ -297,7 +299,7 @@ class SummaryView:
         return parts
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement.get(console, options, self.natural())
+        return Measurement.get(console, options, self.natural)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         room = options.max_width
@@ -306,15 +308,15 @@ class SummaryView:
         def fits(renderable: Any) -> bool:
             return Measurement.get(console, unbounded, renderable).maximum <= room
 
-        if self.table.natural_width <= room and fits(self.natural()):
-            yield self.natural()
+        if self.table.natural_width <= room and fits(self.natural):
+            yield self.natural
             return
         notes: list[str] = []
         if self.table.natural_width <= room:
-            table, width = self.natural_table(), self.table.natural_width
+            table, width = self.natural_table, self.table.natural_width
         else:
             table, notes, width = self.table.fitted(room)
-        panel = self.natural_panel()
+        panel = self.natural_panel
         if not fits(panel):
             panel = totals_panel(self.summary, width)
         warnings = self.warnings
@@ -411,20 +413,19 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool])
 def markdown_warnings(warnings: list | None, mode: str = "all") -> list[str]:
     """Warnings as Markdown list items: '`conv1` (lost-pixels): ...'; grouped, '`a`, `b`, `c` +2 more
     (strided-gaps, 5 layers): ...' with the first one's words."""
-    warning_lines([], mode)  # checks the mode
+    _check_mode(mode)
     if not warnings or mode == "none":
         return []
     if mode == "all":
         return [f"`{w.layer}` ({w.advice.code}): {w.advice.message}. {w.advice.fix}" for w in warnings]
-    from cnncalc.lint import group_warnings
     items = []
     for group in group_warnings(warnings):
         names, first = group.layers, group.first
-        listed = ", ".join(f"`{n}`" for n in names[:MAX_GROUP_NAMES])
-        more = f" +{len(names) - MAX_GROUP_NAMES} more" if len(names) > MAX_GROUP_NAMES else ""
-        count = f", {len(names)} layers" + (f" of block '{group.block}'" if group.block else "") if len(names) > 1 else ""
+        block = f" of block '{shown_text(group.block)}'" if group.block else ""
+        count = f", {len(names)} layers{block}" if len(names) > 1 else ""
         differ = "" if group.same_text else f" (Numbers as on `{names[0]}`.)"
-        items.append(f"{listed}{more} ({group.code}{count}): {first.advice.message}. {first.advice.fix}{differ}")
+        items.append(f"{_group_names(names, '`{}`')} ({group.code}{count}): {first.advice.message}. "
+                     f"{first.advice.fix}{differ}")
     return items
 
 
