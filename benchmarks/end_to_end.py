@@ -8,9 +8,10 @@ same run (issue 8, "Start-up and end-to-end speed").
 
 Every timing is the wall time of one subprocess (time.perf_counter around subprocess.run, stdout and stderr
 to pipes) run from the checkout's root with `sys.executable -m cnncalc` (or the installed entry point with
---cli entry), with OPENBLAS/OMP/MKL_NUM_THREADS = --threads in its environment. The commands compared by a
-target alternate within each repeat (order reversed every other repeat) and the median of --repeats is
-reported. Targets:
+--cli entry), with OPENBLAS/OMP/MKL_NUM_THREADS = --threads and bytecode caching on (PYTHONDONTWRITEBYTECODE
+removed) in its environment; a warm-up run writes the .pyc files first. The commands compared by a target
+alternate within each repeat (order reversed every other repeat) and the median of --repeats is reported.
+Targets:
 
   startup   `summarize resnet50 -f json` <= 1.5x, the Rich table (to a pipe) <= 2.0x and `--help` <= 1.3x the
             import floor `python -c "import typer, rich, pydantic, yaml"`
@@ -116,7 +117,11 @@ class CommandFailed(Exception):
 
 
 def child_env(threads: int) -> dict[str, str]:
+    """Our environment with the thread count set, and bytecode caching on: a user's installed cnncalc has its
+    .pyc files (pip compiles them at install time) as the floor's packages do, so a PYTHONDONTWRITEBYTECODE=1
+    here would charge cnncalc alone ~75 ms of compiling its sources in every run."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for var in THREAD_VARS:
         env[var] = str(threads)
     return env

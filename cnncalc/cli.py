@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from enum import Enum
-from typing import Annotated, Any, Callable, Iterable, Optional
+from typing import Annotated, Any, Callable, Iterable, Optional, Sequence
 
 import typer
 from rich.cells import cell_len
@@ -69,10 +69,19 @@ def _unwrapped_width(renderable: RenderableType) -> int:
     cells being one line), so that Rich need not measure every cell, twice, to find what is known."""
     for table in _tables(renderable):
         for column in table.columns:
-            cells = [column.header, *column._cells]
-            if column.width is None and all(isinstance(c, (str, Text)) and "\n" not in str(c) for c in cells):
-                column.width = max(cell_len(str(c)) if isinstance(c, str) else c.cell_len for c in cells)
+            widths = [_line_width(cell) for cell in (column.header, *column._cells)]
+            if column.width is None and None not in widths:
+                column.width = max(width for width in widths if width is not None)
     return max(80, Console(width=10_000).measure(renderable).maximum)
+
+
+def _line_width(cell: RenderableType) -> int | None:
+    """A one-line text cell's width; None for anything Rich has to measure."""
+    if isinstance(cell, Text):
+        return None if "\n" in cell.plain else cell.cell_len
+    if isinstance(cell, str):
+        return None if "\n" in cell else cell_len(cell)
+    return None
 
 
 def _tables(renderable: RenderableType) -> list[Table]:
@@ -248,7 +257,7 @@ def check_seed(seed: int) -> None:
         raise CnnCalcError(f"--seed must be an integer from 0 to 2^64 - 1; got {seed}", fix="Use e.g. --seed 0.")
 
 
-def fail_if_strict(strict: bool, warnings: list) -> None:
+def fail_if_strict(strict: bool, warnings: Sequence[object]) -> None:
     if strict and warnings:
         note(f"--strict: {len(warnings)} warning(s)")
         raise typer.Exit(ExitCode.CHECK_FAILED)
@@ -438,25 +447,27 @@ def solve(
     """Every (kernel, stride, padding, dilation) that turns --in into exactly --out with no lost pixels."""
     from cnncalc import solve as solver
     from cnncalc import solve_report
-    args = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
-                dilations=solver.parse_values(dilations, "--dilation"), max_padding=max_padding)
+    allowed = dict(kernels=solver.parse_values(kernels, "--kernel"), strides=solver.parse_values(strides, "--stride"),
+                   dilations=solver.parse_values(dilations, "--dilation"))
     if not 1 <= limit <= MAX_INT:
         raise CnnCalcError(f"--limit must be a whole number from 1 to {MAX_INT:,}; got {shown(limit)}",
                            fix="Use e.g. --limit 10.")
+    views: tuple[Callable[[], Table], Callable[[], str], Callable[[], str]]
     if layers == 1:
-        every = solver.solve_layer(size_in, size_out, kind, **args)
-        found = every[:limit]
+        every = solver.solve_layer(size_in, size_out, kind, **allowed, max_padding=max_padding)
+        solutions = every[:limit]
         if len(every) > limit:
             note(f"showing the {limit} simplest of {len(every)} solutions; --limit {len(every)} shows all")
-        table, as_json, markdown = solve_report.solutions_table, solve_report.solutions_json, \
-            solve_report.solutions_markdown
+        views = (lambda: solve_report.solutions_table(size_in, size_out, kind, solutions),
+                 lambda: solve_report.solutions_json(size_in, size_out, kind, solutions),
+                 lambda: solve_report.solutions_markdown(size_in, size_out, kind, solutions))
     else:
-        found = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **args)
-        table, as_json, markdown = solve_report.chains_table, solve_report.chains_json, \
-            solve_report.chains_markdown
-    render(format, "solve", output, table=lambda: table(size_in, size_out, kind, found),
-           json=lambda: as_json(size_in, size_out, kind, found),
-           markdown=lambda: markdown(size_in, size_out, kind, found))
+        chains = solver.solve_chain(size_in, size_out, layers, kind, limit=limit, **allowed, max_padding=max_padding)
+        views = (lambda: solve_report.chains_table(size_in, size_out, kind, chains),
+                 lambda: solve_report.chains_json(size_in, size_out, kind, chains),
+                 lambda: solve_report.chains_markdown(size_in, size_out, kind, chains))
+    table, as_json, markdown = views
+    render(format, "solve", output, table=table, json=as_json, markdown=markdown)
 
 
 @app.command()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from math import prod, sqrt
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator, cast
 
 import numpy as np
 
@@ -79,18 +79,20 @@ def load_weights(path: str | Path, summary: Summary, dtype: str = "float32", *,
 
 
 def save_weights(path: str | Path, weights: Weights, protected: Iterable[str | Path | None] = ()) -> Path:
-    write_output(path, lambda handle: np.savez(handle, **weights), inputs=protected, option="--save-weights")
+    def write(handle: BinaryIO) -> None:
+        np.savez(handle, **weights)  # type: ignore[arg-type]  # numpy's stubs take **kwds for allow_pickle
+    write_output(path, write, inputs=protected, option="--save-weights")
     return Path(path)
 
 
 def save_outputs(path: str | Path, outputs: dict[str, np.ndarray],
                  protected: Iterable[str | Path | None] = ()) -> Path:
     """One output as .npy; several as .npz keyed by layer name."""
-    def write(handle) -> None:
+    def write(handle: BinaryIO) -> None:
         if len(outputs) == 1:
             np.save(handle, next(iter(outputs.values())))
         else:
-            np.savez(handle, **outputs)
+            np.savez(handle, **outputs)  # type: ignore[arg-type]  # as in save_weights
     write_output(path, write, inputs=protected, option="--save-output")
     return Path(path)
 
@@ -298,14 +300,14 @@ def statistics(y: np.ndarray) -> Statistics:
     return Statistics(mean, math.sqrt(m2 / count), low, high, nan, inf)
 
 
-def _blocks(y: np.ndarray):
+def _blocks(y: np.ndarray) -> Iterator[np.ndarray]:
     """1-D pieces of at most STATISTICS_BLOCK elements covering `y`, without copying it (views of its memory
     when it is contiguous in some order, NumPy's buffered iteration otherwise)."""
     if y.size == 0:
         return
     iterator = np.nditer(y, flags=["external_loop", "buffered", "zerosize_ok"], buffersize=STATISTICS_BLOCK,
                          order="K")
-    for chunk in iterator:
+    for chunk in cast(Iterator[np.ndarray], iterator):  # one operand: arrays, not the stubs' tuples
         for start in range(0, chunk.size, STATISTICS_BLOCK):
             yield chunk[start:start + STATISTICS_BLOCK]
 
@@ -351,7 +353,7 @@ def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer
     return {name: live[name] for name in network.outputs}
 
 
-def run(network: Network, x: np.ndarray, weights: Weights | None = None, seed: int = 0) -> np.ndarray | dict:
+def run(network: Network, x: np.ndarray, weights: Weights | None = None, seed: int = 0) -> np.ndarray | dict[str, np.ndarray]:
     """The network's output for a batch `x` ([N, *input]); a dict by name when it has several outputs."""
     dtype = str(x.dtype) if x.dtype in (np.float32, np.float64) else "float32"
     net = network.with_input(tuple(x.shape[1:]))

@@ -68,6 +68,11 @@ class BlockUse:
         return f"in block '{shown_text(self.block)}' used at line {self.line}"
 
 
+Via = BlockUse | str
+"""Where a layer's definition came from beyond its own lines: the block use that made it, or a note such as
+"value from --set conv1.stride=2"."""
+
+
 @dataclass(frozen=True)
 class Where:
     """A place in a spec: file, 1-based line and column, and the layer it belongs to."""
@@ -77,7 +82,7 @@ class Where:
     col: int | None = None
     layer: str | None = None
     kind: str | None = None
-    via: BlockUse | None = None  # for layers expanded from blocks
+    via: Via | None = None
 
     def prefix(self) -> str:
         parts = []

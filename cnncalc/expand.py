@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from cnncalc.arith import UnknownArgument, evaluate
-from cnncalc.errors import BlockUse, CnnCalcError, SpecError, Where, combined, did_you_mean, raise_all, shown, shown_text
+from cnncalc.errors import (BlockUse, CnnCalcError, SpecError, Via, Where, combined, did_you_mean, raise_all, shown,
+                            shown_text)
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
 from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
@@ -55,7 +56,7 @@ class Expander:
         self.block_sizes: dict[str, int] = {}
 
     def error(self, message: str, mark: Mark | None = None, fix: str | None = None, layer: str | None = None,
-              kind: str | None = None, via: BlockUse | None = None, field_name: str | None = None) -> SpecError:
+              kind: str | None = None, via: Via | None = None, field_name: str | None = None) -> SpecError:
         line, col = mark if mark else (None, None)
         return SpecError(message, fix=fix, field=field_name,
                          where=Where(self.file, line, col, layer, kind, via))

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from cnncalc.analyze import Summary
-from cnncalc.errors import Where
+from cnncalc.errors import BlockUse, Where
 from cnncalc.layers.advice import Advice
 from cnncalc.units import human
 from cnncalc.network import Network
@@ -67,7 +67,7 @@ class WarningGroup:
     @property
     def block(self) -> str | None:
         """The block all of them come from, when they come from one."""
-        names = {w.where.via.block if w.where.via else None for w in self.warnings}
+        names = {w.where.via.block if isinstance(w.where.via, BlockUse) else None for w in self.warnings}
         return names.pop() if len(names) == 1 else None
 
     @property
@@ -76,7 +76,7 @@ class WarningGroup:
         return len({(w.advice.message, w.advice.fix) for w in self.warnings}) == 1
 
 
-def group_key(warning: Warning_) -> tuple:
+def group_key(warning: Warning_) -> tuple[object, ...]:
     """Warnings with the same key come from one definition: the same code, kind and place in the spec. A
     warning with no place (a network built in Python) is keyed by its layer name with the numeric parts
     generalised (layer2.0.downsample.0 -> layer2.*.downsample.*)."""
@@ -88,7 +88,7 @@ def group_key(warning: Warning_) -> tuple:
 
 def group_warnings(warnings: list[Warning_]) -> list[WarningGroup]:
     """Repeated warnings as groups, in the order of each group's first warning (one pass, one dict)."""
-    groups: dict[tuple, list[Warning_]] = {}
+    groups: dict[tuple[object, ...], list[Warning_]] = {}
     for w in warnings:
         groups.setdefault(group_key(w), []).append(w)
     return [WarningGroup(tuple(ws)) for ws in groups.values()]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cnncalc.errors import BlockUse, SpecError, Where, shown
+from cnncalc.errors import SpecError, Via, Where, shown
 from cnncalc.layers import LayerBase, Shape
 from cnncalc.limits import MAX_DIM
 from cnncalc.yamlmarks import Key, Mark
@@ -28,7 +28,7 @@ class Origin:
 
     mark: Mark
     field_marks: dict[Key, Mark]
-    via: BlockUse | None = None
+    via: Via | None = None
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 from functools import cached_property
 from typing import Any, Callable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, OverflowMethod, RenderResult
+from rich.console import Console, ConsoleOptions, Group, OverflowMethod, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
@@ -18,12 +19,12 @@ from cnncalc.analyze import ModuleRow, Row, Summary
 from cnncalc.errors import CnnCalcError, Where, shown_text
 from cnncalc.fit import fit_columns, shorten_middle, table_width, wrap_atoms
 from cnncalc.layers.receptive_field import ReceptiveField
-from cnncalc.lint import WarningGroup, group_warnings
+from cnncalc.lint import Warning_, WarningGroup, group_warnings
 from cnncalc.units import human, human_bytes, number, shape_text
 
 SCHEMA_VERSION = 1
 
-def _axes(values: tuple) -> str:
+def _axes(values: tuple[Fraction, ...]) -> str:
     texts = [f"{number(v):g}" for v in values]
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
@@ -36,7 +37,7 @@ def rf_text(rf: ReceptiveField | None) -> str:
     return f"{size} j{_axes(rf.jump)} @{_axes(rf.start)}"
 
 
-def rf_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
+def rf_dict(rf: ReceptiveField | None) -> dict[str, list[int | float]] | None:
     if rf is None:
         return None
     return {"size": [number(v) for v in rf.size], "jump": [number(v) for v in rf.jump],
@@ -246,7 +247,7 @@ def _check_mode(mode: str) -> None:
         raise CnnCalcError(f"unknown --warnings '{shown_text(str(mode))}'", fix=f"Use one of {', '.join(WARNING_MODES)}.")
 
 
-def warning_lines(warnings: list | None, mode: str = "all") -> list[str]:
+def warning_lines(warnings: list[Warning_] | None, mode: str = "all") -> list[str]:
     """The warnings as lines of text: each one (all), repeats grouped (grouped), or none."""
     _check_mode(mode)
     if not warnings or mode == "none":
@@ -256,7 +257,7 @@ def warning_lines(warnings: list | None, mode: str = "all") -> list[str]:
     return [group_text(g) for g in group_warnings(warnings)]
 
 
-def warnings_text(warnings: list, lines: list[str] | None = None) -> Text:
+def warnings_text(warnings: list[Warning_], lines: list[str] | None = None) -> Text:
     text = Text()
     for line in ([str(w) for w in warnings] if lines is None else lines):
         text.append(f"{line}\n", style="yellow")
@@ -289,8 +290,8 @@ class SummaryView:
         return totals_panel(self.summary)
 
     @staticmethod
-    def _parts(table: Table, panel: Panel, warnings: Text, notes: list[str] | None = None) -> list:
-        parts: list = [table]
+    def _parts(table: Table, panel: Panel, warnings: Text, notes: list[str] | None = None) -> list[RenderableType]:
+        parts: list[RenderableType] = [table]
         if notes:
             parts.append(Text("\n".join(notes), style="dim"))
         parts.append(panel)
@@ -325,14 +326,14 @@ class SummaryView:
         yield Group(*self._parts(table, panel, warnings_text([], warnings), notes))
 
 
-def summary_renderable(summary: Summary, columns: list[str], warnings: list | None = None,
+def summary_renderable(summary: Summary, columns: list[str], warnings: list[Warning_] | None = None,
                        keep: frozenset[str] = frozenset(), warnings_mode: str = "all") -> SummaryView:
     """The table (summary.shown_rows: layers, or modules at a --depth), totals and warnings; `keep` are the
     columns never dropped to fit a narrow terminal (those named in --columns)."""
     return SummaryView(summary, columns, warning_lines(warnings, warnings_mode), keep)
 
 
-def warning_dicts(warnings: list) -> list[dict[str, Any]]:
+def warning_dicts(warnings: list[Warning_]) -> list[dict[str, Any]]:
     return [{"layer": w.where.layer, "type": w.where.kind, "code": w.advice.code, "message": w.advice.message,
              "fix": w.advice.fix, "field": w.advice.field, "line": w.where.line, "column": w.where.col}
             for w in warnings]
@@ -362,7 +363,7 @@ def row_dict(r: Row | ModuleRow) -> dict[str, Any]:
     }
 
 
-def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
+def to_dict(summary: Summary, warnings: list[Warning_] | None = None) -> dict[str, Any]:
     t = summary.totals
     depth = {} if summary.depth is None else {"depth": summary.depth}  # only with --depth: the rows are modules
     return {
@@ -397,7 +398,7 @@ def to_dict(summary: Summary, warnings: list | None = None) -> dict[str, Any]:
     }
 
 
-def to_json(summary: Summary, warnings: list | None = None) -> str:
+def to_json(summary: Summary, warnings: list[Warning_] | None = None) -> str:
     return json.dumps(to_dict(summary, warnings), indent=2) + "\n"
 
 
@@ -410,7 +411,7 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool])
     return "\n".join(lines)
 
 
-def markdown_warnings(warnings: list | None, mode: str = "all") -> list[str]:
+def markdown_warnings(warnings: list[Warning_] | None, mode: str = "all") -> list[str]:
     """Warnings as Markdown list items: '`conv1` (lost-pixels): ...'; grouped, '`a`, `b`, `c` +2 more
     (strided-gaps, 5 layers): ...' with the first one's words."""
     _check_mode(mode)
@@ -429,7 +430,7 @@ def markdown_warnings(warnings: list | None, mode: str = "all") -> list[str]:
     return items
 
 
-def to_markdown(summary: Summary, columns: list[str], warnings: list | None = None, warnings_mode: str = "all") -> str:
+def to_markdown(summary: Summary, columns: list[str], warnings: list[Warning_] | None = None, warnings_mode: str = "all") -> str:
     table = markdown_table([COLUMNS[c][0] for c in columns],
                             [[COLUMNS[c][1](r) for c in columns] for r in summary.shown_rows],
                             [COLUMNS[c][2] for c in columns])

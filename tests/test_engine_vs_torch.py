@@ -191,7 +191,7 @@ def test_each_family_matches_pytorch(case):
     three_way(case_network(case))
 
 
-@pytest.mark.parametrize("case", ["conv2d", "conv_transpose", "avgpool", "norms", "reshaping"])
+@pytest.mark.parametrize("case", ["conv2d", "conv_transpose", "avgpool", "norms", "reshaping", "activations"])
 def test_float64_matches_pytorch_tightly(case):
     three_way(case_network(case), dtype="float64", batch=1)
 

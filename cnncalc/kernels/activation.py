@@ -1,18 +1,22 @@
 """Element-wise activations and (log-)softmax, as PyTorch computes them, in the input's dtype."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from cnncalc.kernels.layout import FloatArray
 
-def relu(x: np.ndarray) -> np.ndarray:
+
+def relu(x: FloatArray) -> FloatArray:
     return np.maximum(x, 0)
 
 
-def relu6(x: np.ndarray) -> np.ndarray:
+def relu6(x: FloatArray) -> FloatArray:
     return np.clip(x, 0, 6)
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: FloatArray) -> FloatArray:
     # split by sign so exp never overflows
     out = np.empty_like(x)
     positive = x >= 0
@@ -22,53 +26,67 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def tanh(x: np.ndarray) -> np.ndarray:
+def tanh(x: FloatArray) -> FloatArray:
     return np.tanh(x)
 
 
-def silu(x: np.ndarray) -> np.ndarray:
+def silu(x: FloatArray) -> FloatArray:
     return x * sigmoid(x)
 
 
-def hardsigmoid(x: np.ndarray) -> np.ndarray:
+def hardsigmoid(x: FloatArray) -> FloatArray:
     return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
 
 
-def hardswish(x: np.ndarray) -> np.ndarray:
+def hardswish(x: FloatArray) -> FloatArray:
     return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
 
-def leaky_relu(x: np.ndarray, negative_slope: float) -> np.ndarray:
+def leaky_relu(x: FloatArray, negative_slope: float) -> FloatArray:
     return np.where(x >= 0, x, x * x.dtype.type(negative_slope))
 
 
-def elu(x: np.ndarray, alpha: float) -> np.ndarray:
+def elu(x: FloatArray, alpha: float) -> FloatArray:
     return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7); NumPy has no erf and SciPy is not a dependency."""
+_erf_by_value = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf(x: FloatArray) -> FloatArray:
+    """erf in the input's precision; NumPy has none and SciPy is not a dependency. float32: Abramowitz & Stegun
+    7.1.26 (|error| < 1.5e-7, below float32's resolution near 1); otherwise the C library's erf value by value
+    (slower, but that approximation's error would show next to PyTorch's float64)."""
+    if x.dtype != np.float32:
+        exact: FloatArray = _erf_by_value(x).astype(x.dtype, copy=False)
+        return exact
     a = np.abs(x)
     t = 1 / (1 + x.dtype.type(0.3275911) * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return np.sign(x) * (1 - poly * np.exp(-a * a))
+    y: FloatArray = np.sign(x) * (1 - poly * np.exp(-a * a))
+    return y
 
 
-def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+def gelu(x: FloatArray, approximate: str = "none") -> FloatArray:
     if approximate == "tanh":
-        return (0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))).astype(x.dtype)
-    return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype, copy=False)
+        tanh_form: FloatArray = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+        return tanh_form
+    # Python floats, not NumPy scalars, so that float32 stays float32
+    erf_form: FloatArray = 0.5 * x * (1 + erf(x * math.sqrt(0.5)))
+    return erf_form
 
 
 ELEMENTWISE = {"relu": relu, "relu6": relu6, "sigmoid": sigmoid, "tanh": tanh, "silu": silu,
                "hardswish": hardswish, "hardsigmoid": hardsigmoid}
 
 
-def softmax(x: np.ndarray, dim: int, log: bool = False) -> np.ndarray:
+def softmax(x: FloatArray, dim: int, log: bool = False) -> FloatArray:
     """Softmax (or log-softmax) along PyTorch dim `dim` (negative counts from the end)."""
     axis = dim % x.ndim
     shifted = x - x.max(axis=axis, keepdims=True)
     if log:
-        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        logged: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        return logged
     e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
+    probabilities: FloatArray = e / e.sum(axis=axis, keepdims=True)
+    return probabilities

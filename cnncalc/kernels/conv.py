@@ -23,13 +23,14 @@ Arithmetic stays in the input's dtype (float32 in, float32 out).
 from __future__ import annotations
 
 from math import gcd, prod
+from typing import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, Padding, block_starts, blocks, channels_first,
-                                    channels_last, explicit_pads, is_channels_last, largest_block, pad_spatial,
-                                    units, view, window_counts, windows)
+from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, FloatArray, Padding, block_starts, blocks,
+                                    channels_first, channels_last, explicit_pads, is_channels_last, largest_block,
+                                    pad_spatial, units, view, window_counts, windows)
 
 CHUNK_ROWS = 512  # GEMM rows per im2col chunk: the buffer is then refilled while still in L2
 MIN_CHUNK_BYTES = 1 << 20
@@ -43,7 +44,8 @@ def gemm_budget(row_bytes: int) -> int:
 
 
 # ---- convolution ----------------------------------------------------------------------------------------------
-def conv(x, weight, bias, stride, padding: Padding, dilation, groups):
+def conv(x: FloatArray, weight: FloatArray, bias: FloatArray | None, stride: Sequence[int], padding: Padding,
+         dilation: Sequence[int], groups: int) -> FloatArray:
     """PyTorch's convNd; padding is 'same' (TensorFlow's rule), 'valid' or (before, after) per spatial axis."""
     x = np.asarray(x)
     dtype = x.dtype
@@ -58,7 +60,7 @@ def conv(x, weight, bias, stride, padding: Padding, dilation, groups):
                          f"{weight.shape[1] * groups}")
     pads = explicit_pads(padding, sizes, kernel, stride, dilation)
     if groups == 1 and _pointwise_channels_first(x, kernel, stride, pads):
-        y = np.matmul(weight.reshape(weight.shape[0], channels), x.reshape(x.shape[0], channels, -1))
+        y: FloatArray = np.matmul(weight.reshape(weight.shape[0], channels), x.reshape(x.shape[0], channels, -1))
         y = y.reshape(x.shape[0], weight.shape[0], *sizes)
         if bias is not None:
             y += bias.reshape(-1, *(1,) * len(sizes))
@@ -74,13 +76,15 @@ def conv(x, weight, bias, stride, padding: Padding, dilation, groups):
     return channels_first(y)
 
 
-def _pointwise_channels_first(x, kernel, stride, pads) -> bool:
+def _pointwise_channels_first(x: FloatArray, kernel: Sequence[int], stride: Sequence[int],
+                              pads: Sequence[tuple[int, int]]) -> bool:
     """A 1x1, stride-1, unpadded convolution of channels-first memory: W @ x per image, no transposition."""
     return (set(kernel) == {1} and set(stride) == {1} and not any(b or a for b, a in pads)
             and x.flags.c_contiguous and not is_channels_last(channels_last(x)))
 
 
-def _dense(xp, weight, bias, out, stride, dilation):
+def _dense(xp: FloatArray, weight: FloatArray, bias: FloatArray | None, out: tuple[int, ...], stride: Sequence[int],
+           dilation: Sequence[int]) -> FloatArray:
     batch, c = xp.shape[0], xp.shape[-1]
     out_ch, kernel = weight.shape[0], weight.shape[2:]
     wm = np.ascontiguousarray(np.moveaxis(weight, 1, -1)).reshape(out_ch, -1).T  # [kernel*C, out] (a view)
@@ -100,6 +104,7 @@ def _dense(xp, weight, bias, out, stride, dilation):
     fold = bias is not None and k <= FOLD_BIAS_MAX
     buf = np.empty((most, k + fold), xp.dtype)
     if fold:
+        assert bias is not None  # fold implies a bias
         buf[:, k] = 1
         wm = np.concatenate([wm, bias[None, :]])
     for block in plan:
@@ -113,7 +118,8 @@ def _dense(xp, weight, bias, out, stride, dilation):
     return y
 
 
-def _depthwise(xp, weight, bias, out, stride, dilation):
+def _depthwise(xp: FloatArray, weight: FloatArray, bias: FloatArray | None, out: tuple[int, ...],
+               stride: Sequence[int], dilation: Sequence[int]) -> FloatArray:
     """groups == C_in: out[..., c*m + j] = sum over offsets of x[..., c] * w[c*m + j, 0, offset].
 
     One fused multiply-accumulate (`np.einsum`) whose inner loop runs along whole output rows of (width x
@@ -142,7 +148,8 @@ def _depthwise(xp, weight, bias, out, stride, dilation):
     return y
 
 
-def _depthwise_rows(xp, wk, out, stride, dilation):
+def _depthwise_rows(xp: FloatArray, wk: FloatArray, out: tuple[int, ...], stride: Sequence[int],
+                    dilation: Sequence[int]) -> FloatArray:
     """The depthwise sum as one einsum per multiplier over whole rows: [N, *out, C, m]."""
     batch, c = xp.shape[0], xp.shape[-1]
     kernel, mult, r = wk.shape[:-2], wk.shape[-1], len(out)
@@ -169,8 +176,8 @@ def _depthwise_rows(xp, wk, out, stride, dilation):
     return y
 
 
-def _phases(xp: np.ndarray, width: int, k: int, s: int, d: int
-            ) -> tuple[np.ndarray, tuple[list[int], list[int]], int]:
+def _phases(xp: FloatArray, width: int, k: int, s: int, d: int
+            ) -> tuple[FloatArray, tuple[list[int], list[int]], int]:
     """The padded input with its last spatial axis split by stride `s`: [N, *rows, phases, slots, C], where
     phase p, slot u holds pixel s*u + p, so output pixel w's tap j (pixel s*w + j*d) is slot w + j*d // s of
     phase j*d % s and the taps of all output pixels of a row are one contiguous run per (phase, slot).
@@ -192,7 +199,8 @@ def _phases(xp: np.ndarray, width: int, k: int, s: int, d: int
     return ph, slots, step
 
 
-def _grouped(xp, weight, bias, out, stride, dilation, groups):
+def _grouped(xp: FloatArray, weight: FloatArray, bias: FloatArray | None, out: tuple[int, ...],
+             stride: Sequence[int], dilation: Sequence[int], groups: int) -> FloatArray:
     """Any other groups: im2col with a group axis and one batched matmul over the groups.
 
     The im2col copy and the copy back move each group's channel run as one item (`units`), which is what
@@ -227,7 +235,9 @@ def _grouped(xp, weight, bias, out, stride, dilation, groups):
 
 
 # ---- transposed convolution -----------------------------------------------------------------------------------
-def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_padding):
+def conv_transpose(x: FloatArray, weight: FloatArray, bias: FloatArray | None, stride: Sequence[int],
+                   padding: Sequence[int], dilation: Sequence[int], groups: int,
+                   output_padding: Sequence[int]) -> FloatArray:
     """PyTorch's conv_transposeNd: scatter every input element through the kernel, then crop `padding` from
     both ends of each spatial axis."""
     x = np.asarray(x)
@@ -259,7 +269,7 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
         lead = part.shape[:-1]
         rows = part.size // cin
         if groups == 1:
-            col = buf[:rows * taps * cout].reshape(rows, taps * cout)
+            col: FloatArray = buf[:rows * taps * cout].reshape(rows, taps * cout)
             np.matmul(part.reshape(rows, cin), wm[0], out=col)
             colv = col.reshape(*lead, *kernel, 1, og)
         else:
@@ -268,7 +278,7 @@ def conv_transpose(x, weight, bias, stride, padding, dilation, groups, output_pa
             colv = np.moveaxis(col.reshape(groups, *lead, *kernel, og), 0, -2)  # [*lead, *kernel, G, og]
         spans = block_starts(block, sizes)
         for offset in offsets:
-            index = [block[0]]
+            index: list[slice[int, int, int | None]] = [block[0]]
             for (first, count), i, s, d in zip(spans, offset, stride, dilation):
                 start = first * s + i * d
                 index.append(slice(start, start + (count - 1) * s + 1, s))

@@ -8,10 +8,18 @@ so a wrong rule shows up as a mismatch in `cnncalc verify` instead of being copi
 from __future__ import annotations
 
 from math import prod
-from typing import Sequence
+from typing import Any, Sequence, TypeAlias, TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+# The kernels' array types: numpy.typing.NDArray spelled out (the kernels import numpy and
+# numpy.lib.stride_tricks only). The engine runs float32 or float64; index arrays are integers; the layout
+# helpers below also move `units` (np.void runs), so they keep whatever scalar type they are given.
+ScalarT = TypeVar("ScalarT", bound=np.generic)
+Array = np.ndarray[tuple[Any, ...], np.dtype[ScalarT]]
+FloatArray = Array[np.floating[Any]]
+IndexArray = Array[np.integer[Any]]
 
 CHUNK_BYTES = 12 << 20  # largest im2col / col2im buffer (stay well under glibc's 32 MiB mmap threshold)
 CACHE_BYTES = 384 << 10  # one output block of the multiply-accumulate kernels (stays in L2)
@@ -52,23 +60,23 @@ def window_counts(lengths: Sequence[int], kernel: Sequence[int], stride: Sequenc
     return counts
 
 
-def channels_last(x: np.ndarray) -> np.ndarray:
+def channels_last(x: Array[ScalarT]) -> Array[ScalarT]:
     """[N, C, *spatial] -> [N, *spatial, C] (a view)."""
     return np.moveaxis(x, 1, -1)
 
 
-def channels_first(y: np.ndarray) -> np.ndarray:
+def channels_first(y: Array[ScalarT]) -> Array[ScalarT]:
     """[N, *spatial, C] -> [N, C, *spatial] (a view)."""
     return np.moveaxis(y, -1, 1)
 
 
-def is_channels_last(xl: np.ndarray) -> bool:
+def is_channels_last(xl: Array[Any]) -> bool:
     """Whether a logical [N, *spatial, C] array has its channels innermost in memory (ties count as yes)."""
     spatial = [abs(s) for s, n in zip(xl.strides[1:-1], xl.shape[1:-1]) if n > 1]
     return xl.shape[-1] == 1 or not spatial or abs(xl.strides[-1]) <= min(spatial)
 
 
-def pad_spatial(xl: np.ndarray, pads: Pads, fill: float, contiguous: bool = True) -> np.ndarray:
+def pad_spatial(xl: Array[ScalarT], pads: Pads, fill: float, contiguous: bool = True) -> Array[ScalarT]:
     """Pad the spatial axes of a channels-last [N, *spatial, C] array with `fill`; a negative pad crops.
 
     contiguous: return a C-contiguous channels-last array (a copy unless `xl` already is one and nothing is
@@ -96,7 +104,7 @@ def pad_spatial(xl: np.ndarray, pads: Pads, fill: float, contiguous: bool = True
     return out
 
 
-def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+def copy_into(dst: Array[Any], src: Array[Any]) -> None:
     """dst[...] = src for logical channels-last arrays; a channels-first `src` going into channels-last memory is
     transposed in blocks of 32 channels x ~4096 positions (1.3-1.7x faster than one strided copy)."""
     if src.size < (1 << 20) or src.ndim < 3 or is_channels_last(src) or not is_channels_last(dst):
@@ -110,7 +118,7 @@ def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
                 dst[i, h0:h0 + per, ..., c0:c0 + 32] = src[i, h0:h0 + per, ..., c0:c0 + 32]
 
 
-Block = tuple[slice, ...]
+Block: TypeAlias = "tuple[slice[int, int, None], ...]"
 
 
 def blocks(dims: Sequence[int], unit_bytes: int, budget: int) -> list[Block]:
@@ -150,8 +158,8 @@ def block_starts(block: Block, sizes: Sequence[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-            dilation: Sequence[int], groups: int = 0) -> np.ndarray:
+def windows(xp: Array[ScalarT], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int], groups: int = 0) -> Array[ScalarT]:
     """Read-only window view of a padded channels-last array: [N, *out, *kernel, C]
     (with groups: [N, *out, groups, *kernel, C/groups])."""
     sn, *ss, sc = xp.strides
@@ -165,7 +173,7 @@ def windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: S
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def view(a: np.ndarray, *shape: int) -> np.ndarray:
+def view(a: Array[ScalarT], *shape: int) -> Array[ScalarT]:
     """`a` reshaped *without copying*: the kernels write through these views, so a silent copy would lose
     results (numpy >= 2.1 has a reshape keyword for this; this works from 1.26 on)."""
     result = a.reshape(shape)
@@ -174,7 +182,7 @@ def view(a: np.ndarray, *shape: int) -> np.ndarray:
     return result
 
 
-def units(a: np.ndarray, width: int) -> np.ndarray:
+def units(a: Array[Any], width: int) -> Array[np.void]:
     """View runs of `width` elements along a contiguous last axis as single opaque items (the last axis shrinks
     by `width`): numpy then copies whole runs per element instead of looping over a few floats at a time."""
     return a.view(np.dtype((np.void, width * a.itemsize)))

@@ -1,10 +1,10 @@
 """A fully connected layer on the last axis: x @ W.T + b, as torch.nn.functional.linear."""
 from __future__ import annotations
 
-import numpy as np
+from cnncalc.kernels.layout import FloatArray
 
 
-def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+def linear(x: FloatArray, weight: FloatArray, bias: FloatArray | None) -> FloatArray:
     y = x @ weight.T
     if bias is not None:
         y += bias

@@ -5,25 +5,25 @@ from typing import Sequence
 
 import numpy as np
 
-from cnncalc.kernels.layout import channels_first, channels_last, is_channels_last
+from cnncalc.kernels.layout import FloatArray, channels_first, channels_last, is_channels_last
 
 
-def add(xs: Sequence[np.ndarray]) -> np.ndarray:
+def add(xs: Sequence[FloatArray]) -> FloatArray:
     return _fold(np.add, xs)
 
 
-def multiply(xs: Sequence[np.ndarray]) -> np.ndarray:
+def multiply(xs: Sequence[FloatArray]) -> FloatArray:
     return _fold(np.multiply, xs)
 
 
-def _fold(combine, xs: Sequence[np.ndarray]) -> np.ndarray:
-    out = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
+def _fold(combine: np.ufunc, xs: Sequence[FloatArray]) -> FloatArray:
+    out: FloatArray = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
     for x in xs[2:]:
         combine(out, x, out=out)
     return out
 
 
-def concat(xs: Sequence[np.ndarray], dim: int) -> np.ndarray:
+def concat(xs: Sequence[FloatArray], dim: int) -> FloatArray:
     """Concatenate along PyTorch dim `dim` (negative counts from the end)."""
     axis = dim % xs[0].ndim
     if axis == 1 and xs[0].ndim > 2 and all(is_channels_last(channels_last(x)) for x in xs):

@@ -11,20 +11,21 @@ never counts), but keeps only windows that start inside the input or its left pa
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from cnncalc.kernels.layout import (CACHE_BYTES, Padding, Pads, block_starts, blocks, channels_first, channels_last,
-                                    explicit_pads, is_channels_last, pad_spatial, window_counts)
+from cnncalc.kernels.layout import (CACHE_BYTES, FloatArray, IndexArray, Padding, Pads, block_starts, blocks,
+                                    channels_first, channels_last, explicit_pads, is_channels_last, pad_spatial,
+                                    window_counts)
 
 
-def _lowest(dtype: np.dtype):
+def _lowest(dtype: np.dtype[Any]) -> float:
     return -np.inf if np.issubdtype(dtype, np.inexact) else np.iinfo(dtype).min
 
 
-def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-                    dilation: Sequence[int], combine) -> np.ndarray:
+def _reduce_windows(xp: FloatArray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int], combine: np.ufunc) -> FloatArray:
     """combine(acc, src) over the kernel offsets of a padded channels-last array; [N, *out, C] result in the
     padded array's memory order."""
     batch, c = xp.shape[0], xp.shape[-1]
@@ -35,7 +36,7 @@ def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], s
         acc = y[block]
         spans = block_starts(block, out)
         for i, offset in enumerate(offsets):
-            index = [block[0]]
+            index: list[slice[int, int, int | None]] = [block[0]]
             for (first, count), s, k, d in zip(spans, stride, offset, dilation):
                 index.append(slice(first * s + k * d, (first + count - 1) * s + k * d + 1, s))
             src = xp[tuple(index)]
@@ -46,8 +47,8 @@ def _reduce_windows(xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], s
     return y
 
 
-def _windows(x: np.ndarray, kernel, stride, padding: Padding, dilation, ceil_mode: bool, fill: float
-             ) -> tuple[np.ndarray, tuple[int, ...], list[tuple[int, int]]]:
+def _windows(x: FloatArray, kernel: Sequence[int], stride: Sequence[int], padding: Padding, dilation: Sequence[int],
+             ceil_mode: bool, fill: float) -> tuple[FloatArray, tuple[int, ...], list[tuple[int, int]]]:
     """The padded channels-last input (extended for ceil_mode), the window count per axis, and the padding."""
     sizes = x.shape[2:]
     pads = explicit_pads(padding, sizes, kernel, stride, dilation)
@@ -59,7 +60,8 @@ def _windows(x: np.ndarray, kernel, stride, padding: Padding, dilation, ceil_mod
     return xp, out, pads
 
 
-def max_pool(x, kernel, stride, padding: Padding, dilation, ceil_mode):
+def max_pool(x: FloatArray, kernel: Sequence[int], stride: Sequence[int], padding: Padding, dilation: Sequence[int],
+             ceil_mode: bool) -> FloatArray:
     """PyTorch's max_poolNd; padding 'same', 'valid' or (before, after) pairs; padding never wins (acts as -inf)."""
     x = np.asarray(x)
     xp, out, _ = _windows(x, kernel, stride, padding, dilation, ceil_mode, _lowest(x.dtype))
@@ -67,7 +69,7 @@ def max_pool(x, kernel, stride, padding: Padding, dilation, ceil_mode):
 
 
 def _divisor(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pads: Pads,
-             count_include_pad: bool, dtype: np.dtype) -> np.ndarray | float:
+             count_include_pad: bool, dtype: np.dtype[np.floating[Any]]) -> FloatArray | float:
     """PyTorch's divisor per output position, as a [1, *out, 1] array (or one number when uniform).
 
     Per axis: start = i*S - P_before, end = min(start + K, N + P_after); with count_include_pad the window
@@ -75,7 +77,7 @@ def _divisor(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], st
     the part inside the input.
     """
     r = len(sizes)
-    total: np.ndarray = np.ones((1,) * r, np.int64)
+    total: IndexArray = np.ones((1,) * r, np.int64)
     for axis, (n, o, k, s, (b, a)) in enumerate(zip(sizes, out, kernel, stride, pads)):
         start = np.arange(o, dtype=np.int64) * s - b
         end = np.minimum(start + k, n + a)
@@ -89,7 +91,8 @@ def _divisor(sizes: Sequence[int], out: Sequence[int], kernel: Sequence[int], st
     return total.astype(dtype)[None, ..., None]
 
 
-def avg_pool(x, kernel, stride, padding: Padding, ceil_mode, count_include_pad):
+def avg_pool(x: FloatArray, kernel: Sequence[int], stride: Sequence[int], padding: Padding, ceil_mode: bool,
+             count_include_pad: bool) -> FloatArray:
     """PyTorch's avg_poolNd; padding 'same', 'valid' or (before, after) pairs; PyTorch's ceil_mode divisor."""
     x = np.asarray(x)
     ones = (1,) * (x.ndim - 2)
@@ -103,7 +106,7 @@ def avg_pool(x, kernel, stride, padding: Padding, ceil_mode, count_include_pad):
     return channels_first(y)
 
 
-def adaptive_pool(x, output_sizes, mode):
+def adaptive_pool(x: FloatArray, output_sizes: Sequence[int | None], mode: str) -> FloatArray:
     """PyTorch's adaptive_{avg,max}_poolNd: window i spans floor(i*N/out) .. ceil((i+1)*N/out).
 
     When out divides N on every axis the windows are equal: small ones are plain pooling with kernel = stride,
@@ -114,20 +117,20 @@ def adaptive_pool(x, output_sizes, mode):
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max'; got {mode!r}")
     x = np.asarray(x)
-    output_sizes = tuple(n if o is None else o for n, o in zip(x.shape[2:], output_sizes))  # None keeps an axis
+    out_sizes = tuple(n if o is None else o for n, o in zip(x.shape[2:], output_sizes))  # None keeps an axis
     last = is_channels_last(channels_last(x))  # work in the memory order the input has
     y = channels_last(x) if last else x
     first = 1 if last else 2
     sizes = x.shape[2:]
-    if all(n % o == 0 for n, o in zip(sizes, output_sizes)):  # equal windows
-        lengths = tuple(n // o for n, o in zip(sizes, output_sizes))
-        if np.prod(lengths) <= 16:  # small: plain pooling with kernel = stride, one pass per offset
+    if all(n % o == 0 for n, o in zip(sizes, out_sizes)):  # equal windows
+        window = tuple(n // o for n, o in zip(sizes, out_sizes))
+        if np.prod(window) <= 16:  # small: plain pooling with kernel = stride, one pass per offset
             if mode == "max":
-                return max_pool(x, lengths, lengths, "valid", (1,) * len(sizes), False)
-            return avg_pool(x, lengths, lengths, "valid", False, True)
+                return max_pool(x, window, window, "valid", (1,) * len(sizes), False)
+            return avg_pool(x, window, window, "valid", False, True)
         # large (global pooling): one reshape, one reduction
         split = list(y.shape[:first])
-        for n, o in zip(sizes, output_sizes):
+        for n, o in zip(sizes, out_sizes):
             split += [o, n // o]
         split += y.shape[first + len(sizes):]
         axes = tuple(first + 2 * i + 1 for i in range(len(sizes)))
@@ -137,10 +140,10 @@ def adaptive_pool(x, output_sizes, mode):
         else:  # one axis at a time, last first: float32 error grows with each sum's length, not the window's
             for axis in reversed(axes):
                 y = y.sum(axis=axis)
-            y /= np.asarray(np.prod(lengths), y.dtype)
+            y /= np.asarray(np.prod(window), y.dtype)
         return channels_first(y) if last else y
     count = None  # product of the per-axis window lengths, for the average
-    for axis, (n, o) in enumerate(zip(sizes, output_sizes), start=first):
+    for axis, (n, o) in enumerate(zip(sizes, out_sizes), start=first):
         if n == o:
             continue
         before = (slice(None),) * axis
@@ -171,7 +174,7 @@ def adaptive_pool(x, output_sizes, mode):
     return channels_first(y) if last else y
 
 
-def global_pool(x, mode, keepdims):
+def global_pool(x: FloatArray, mode: str, keepdims: bool) -> FloatArray:
     """Average or max over every spatial axis; [N, C] or, with keepdims, [N, C, 1, ...]."""
     # adaptive pooling sums one axis at a time: one float32 sum over all of H*W drifts on large maps
     pooled = adaptive_pool(x, (1,) * (np.ndim(x) - 2), mode)

@@ -6,21 +6,25 @@ precision (float32 for float32 tensors), so nearest picks the very same pixels.
 """
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 
-from cnncalc.kernels.layout import channels_first, channels_last, is_channels_last
+from cnncalc.kernels.layout import FloatArray, IndexArray, channels_first, channels_last, is_channels_last
 
 MODES = ("nearest", "linear", "bilinear", "trilinear")
 
+Number = TypeVar("Number", int, float)
 
-def _ratio(n: int, o: int, scale: float | None, ftype: type) -> np.floating:
+
+def _ratio(n: int, o: int, scale: float | None, ftype: type[np.floating[Any]]) -> np.floating[Any]:
     """PyTorch's compute_scales_value: 1/scale_factor when one was given, else in/out (in `ftype`)."""
     if scale is not None and scale > 0:
         return ftype(1.0 / scale)
     return ftype(n) / ftype(o)
 
 
-def nearest_index(n: int, o: int, scale: float | None, shortcuts: bool = True) -> np.ndarray:
+def nearest_index(n: int, o: int, scale: float | None, shortcuts: bool = True) -> IndexArray:
     """Source index of each output position: min(floor(dst * ratio), n - 1), in float32 as PyTorch. PyTorch's
     2-D kernel takes two shortcuts (an axis that keeps its size is copied, one that doubles repeats each
     element); its 1-D and 3-D kernels always compute from the scale."""
@@ -33,7 +37,8 @@ def nearest_index(n: int, o: int, scale: float | None, shortcuts: bool = True) -
     return np.minimum(src, n - 1)
 
 
-def linear_taps(n: int, o: int, scale: float | None, align_corners: bool, ftype: type):
+def linear_taps(n: int, o: int, scale: float | None, align_corners: bool, ftype: type[np.floating[Any]]
+                ) -> tuple[IndexArray, IndexArray, FloatArray, FloatArray]:
     """(index0, index1, lambda0, lambda1) per output position, as PyTorch's compute_source_index_and_lambda."""
     if o == n:
         index = np.arange(o)
@@ -52,7 +57,9 @@ def linear_taps(n: int, o: int, scale: float | None, align_corners: bool, ftype:
     return index0, index1, lambda0, lambda1
 
 
-def upsample(x, size, scale_factor, mode, align_corners):
+def upsample(x: FloatArray, size: int | tuple[int, ...] | list[int] | None,
+             scale_factor: float | tuple[float, ...] | list[float] | None, mode: str, align_corners: bool
+             ) -> FloatArray:
     """interpolate(x, size=..., or scale_factor=..., mode, align_corners) for [N, C, *spatial] arrays.
 
     size and scale_factor: one value for every spatial axis, or one per axis; exactly one of them is given.
@@ -66,8 +73,10 @@ def upsample(x, size, scale_factor, mode, align_corners):
         sizes = _per_axis(size, len(spatial))
         scales: tuple[float | None, ...] = (None,) * len(spatial)
     else:
-        scales = tuple(float(f) for f in _per_axis(scale_factor, len(spatial)))
-        sizes = tuple(int(np.floor(np.float64(n) * f)) for n, f in zip(spatial, scales))
+        assert scale_factor is not None  # exactly one of the two is given (checked above)
+        factors = tuple(float(f) for f in _per_axis(scale_factor, len(spatial)))
+        scales = factors
+        sizes = tuple(int(np.floor(np.float64(n) * f)) for n, f in zip(spatial, factors))
     if min(sizes, default=1) < 1:
         raise ValueError(f"the output would have sizes {sizes}")
     if mode not in MODES:
@@ -97,7 +106,7 @@ def upsample(x, size, scale_factor, mode, align_corners):
     return channels_first(y) if last else y
 
 
-def _per_axis(value, rank: int) -> tuple:
+def _per_axis(value: Number | tuple[Number, ...] | list[Number], rank: int) -> tuple[Number, ...]:
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
     if len(values) != rank:
         raise ValueError(f"needs one value or {rank} (one per spatial axis); got {values}")
