@@ -118,7 +118,8 @@ class SummaryTable:
     """The per-layer table, fitted to the width it is printed at: as wide as its longest cells when there is
     room (Rich need not measure a cell); else the default columns not asked for make room (DROP_ORDER), then
     names are shortened from the middle, so no name, shape or number is split over two lines. Each cell's
-    text is made once."""
+    text is made once, and given to Rich as Text: shown as written (a string would be parsed for markup and
+    emoji codes and recoloured by the repr highlighter, which is also half of Rich's time per cell)."""
 
     def __init__(self, summary: Summary, columns: list[str], keep: frozenset[str] = frozenset()):
         self.summary, self.columns, self.keep = summary, columns, keep
@@ -168,7 +169,7 @@ class SummaryTable:
         cells = [self.cells[key] if key != shortened or widths[key] >= self.cell_widths[key] else
                  [shorten_middle(c, widths[key]) for c in self.cells[key]] for key in columns]
         for row in zip(*cells):
-            table.add_row(*row)
+            table.add_row(*map(Text, row))
         return table
 
 

@@ -35,6 +35,7 @@ def _executed(check: LayerCheck) -> str:
 
 
 def verification_table(result: Verification) -> Table:
+    """One row per layer; cells are Text, shown as written (see report.SummaryTable)."""
     table = Table(title=f"{result.name}: executed with NumPy, input {shape_text(result.input_shape)}, "
                         f"{result.dtype}", title_justify="left", header_style="bold")
     for header, right in (("#", True), ("Name", False), ("Type", False), ("Calculated", False),
@@ -45,9 +46,10 @@ def verification_table(result: Verification) -> Table:
         mark = Text("ok", style="green") if c.match else \
             Text("MISMATCH" if c.failure is None else "FAILED", style="bold red")
         s = c.stats
-        table.add_row(str(c.index), c.name, c.kind, shape_text(c.calculated), _executed(c), mark,
-                      f"{c.seconds * 1000:.2f}", _number(s.mean), _number(s.std), _number(s.min), _number(s.max),
-                      _flags(c))
+        plain = map(Text, (str(c.index), c.name, c.kind, shape_text(c.calculated), _executed(c)))
+        numbers = map(Text, (f"{c.seconds * 1000:.2f}", _number(s.mean), _number(s.std), _number(s.min),
+                             _number(s.max)))
+        table.add_row(*plain, mark, *numbers, _flags(c))
     return table
 
 
