@@ -122,8 +122,11 @@ def parse_ints(text: str, option: str, separators: str = ",") -> list[int] | Non
     """Comma-separated whole numbers ('3,224,224'; '3x224x224' with separators=',x'), or None if not that."""
     for separator in separators[1:]:
         text = text.replace(separator, separators[0])
-    parts = [_WHOLE_NUMBER.fullmatch(p) for p in text.split(separators[0])] if len(text) <= MAX_OPTION else [None]
-    return None if not parts or None in parts else [int(p.group(1)) for p in parts]  # type: ignore[union-attr]
+    if len(text) > MAX_OPTION:
+        return None
+    matches = [_WHOLE_NUMBER.fullmatch(part) for part in text.split(separators[0])]
+    numbers = [int(match.group(1)) for match in matches if match is not None]
+    return numbers if len(numbers) == len(matches) else None
 
 
 def parse_shape(text: str, option: str = "--input") -> tuple[int, ...]:

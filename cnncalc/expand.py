@@ -8,16 +8,18 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from cnncalc.arith import UnknownArgument, evaluate
 from cnncalc.errors import (BlockUse, CnnCalcError, SpecError, Via, Where, combined, did_you_mean, raise_all, shown,
                             shown_text)
 from cnncalc.layers import FIELD_ALIASES, KINDS, TYPE_SPELLINGS, LayerBase, Shape, canonical_type
 from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
+
+if TYPE_CHECKING:  # the type of ValidationError.errors()' items; pydantic_core is pydantic's, not ours to import
+    from pydantic_core import ErrorDetails
 from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
 from cnncalc.yamlmarks import Key, Mark, MarkedDict, MarkedList
 
