@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from cnncalc.analyze import analyze
-from cnncalc.report import to_json
+from cnncalc.formats import to_json
 from cnncalc.spec import load
 
 TRIPLE = ("  - {{type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, name: c{i}}}\n"

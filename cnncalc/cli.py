@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import functools
-import io
-import os
 import re
 import sys
 from enum import Enum
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Optional, Sequence
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from cnncalc import __version__
 from cnncalc.errors import CnnCalcError, ExitCode, ManyErrors, printable, shown, shown_text
 from cnncalc.limits import MAX_INT, MAX_OPTION
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Shapes, parameters and MACs/FLOPs of convolutional networks written as YAML specs, "
@@ -49,49 +46,6 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def show(renderable: RenderableType) -> None:
-    """Print to stdout; when not a terminal, wide enough that no cell is cut (unless COLUMNS is set)."""
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=_unwrapped_width(renderable))
-    console.print(renderable)
-
-
-def plain_text(renderable: RenderableType) -> str:
-    """The renderable as plain text (no colours), as wide as it needs, for a file."""
-    buffer = io.StringIO()
-    Console(file=buffer, width=_unwrapped_width(renderable), color_system=None, force_terminal=False).print(renderable)
-    return buffer.getvalue()
-
-
-def _unwrapped_width(renderable: RenderableType) -> int:
-    """The width at which nothing wraps. Tables get fixed column widths first (the longest cell of each, all
-    cells being one line), so that Rich need not measure every cell, twice, to find what is known."""
-    for table in _tables(renderable):
-        for column in table.columns:
-            widths = [_line_width(cell) for cell in (column.header, *column._cells)]
-            if column.width is None and None not in widths:
-                column.width = max(width for width in widths if width is not None)
-    return max(80, Console(width=10_000).measure(renderable).maximum)
-
-
-def _line_width(cell: RenderableType) -> int | None:
-    """A one-line text cell's width; None for anything Rich has to measure."""
-    if isinstance(cell, Text):
-        return None if "\n" in cell.plain else cell.cell_len
-    if isinstance(cell, str):
-        return None if "\n" in cell else cell_len(cell)
-    return None
-
-
-def _tables(renderable: RenderableType) -> list[Table]:
-    if isinstance(renderable, Table):
-        return [renderable]
-    if isinstance(renderable, Group):
-        return [table for part in renderable.renderables for table in _tables(part)]
-    return []
-
-
 def require_format(format: Format, command: str, *offered: str) -> None:
     if format.value not in offered:
         raise CnnCalcError(f"{command} has no {format.value} format", fix=f"Use --format {', '.join(offered)}.")
@@ -105,13 +59,20 @@ def render(format: Format, command: str, output: str | None = None, protect: Ite
     made = renderers[format.value]()
     if isinstance(made, str):
         emit(made, output, protect)
-    elif output is None or output == "-":
-        show(made)
     else:
-        emit(plain_text(made), output, protect)
+        from cnncalc import terminal
+        if output is None or output == "-":
+            terminal.show(made)
+        else:
+            emit(terminal.plain_text(made), output, protect)
 
 
 def note(message: str) -> None:
+    """A remark on stderr: dim on a terminal; elsewhere the plain line, unwrapped (and without loading Rich)."""
+    if not sys.stderr.isatty():
+        sys.stderr.write(printable(message) + "\n")
+        return
+    from rich.console import Console
     Console(stderr=True).print(printable(message), style="dim", highlight=False, markup=False)
 
 
@@ -216,9 +177,9 @@ def summarize(
     output: OutputOpt = None,
 ) -> None:
     """Every layer's output shape, parameters and MACs, with totals and design warnings."""
-    from cnncalc import report
+    from cnncalc import formats
     from cnncalc.analyze import analyze
-    chosen, named = report.parse_columns(columns)
+    chosen, named = formats.parse_columns(columns)
     check_depth(depth)
     from cnncalc.lint import lint
     network = load_network(spec, input_shape, overrides)
@@ -227,12 +188,15 @@ def summarize(
     summary = summary.at_depth(depth)
     mode = warnings_mode.value
     if format is Format.csv:  # CSV has no place for them
-        for line in report.warning_lines(warnings, mode):
+        for line in formats.warning_lines(warnings, mode):
             typer.echo(line, err=True)
-    render(format, "summarize", output, [network.path],
-           table=lambda: report.summary_renderable(summary, chosen, warnings, keep=named, warnings_mode=mode),
-           json=lambda: report.to_json(summary, [] if mode == "none" else warnings),
-           markdown=lambda: report.to_markdown(summary, chosen, warnings, mode), csv=lambda: report.to_csv(summary))
+
+    def table() -> Any:
+        from cnncalc.report import summary_renderable
+        return summary_renderable(summary, chosen, warnings, keep=named, warnings_mode=mode)
+    render(format, "summarize", output, [network.path], table=table,
+           json=lambda: formats.to_json(summary, [] if mode == "none" else warnings),
+           markdown=lambda: formats.to_markdown(summary, chosen, warnings, mode), csv=lambda: formats.to_csv(summary))
     fail_if_strict(strict, warnings)
 
 
@@ -304,6 +268,7 @@ def verify(
     """Run a NumPy forward pass and check every layer's executed shape against the calculated one.
 
     Exit code 0 when all match, 1 on any mismatch, 2 on bad input."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from cnncalc import engine, verification
@@ -360,7 +325,11 @@ def explain(
     """Each layer's formulas with its numbers filled in: output size, params, MACs, FLOPs, receptive field."""
     from cnncalc.analyze import analyze
     from cnncalc.explain import explain as explain_layers
-    from cnncalc.explain_report import explain_json, explain_markdown, explain_renderable
+    from cnncalc.explain_report import (
+        explain_json,
+        explain_markdown,
+        explain_renderable,
+    )
     from cnncalc.lint import lint
     network = load_network(spec, input_shape, overrides)
     summary = analyze(network, batch=batch, dtype=dtype)
@@ -479,7 +448,8 @@ def zoo(format: FormatOpt = Format.table, output: OutputOpt = None) -> None:
     """The bundled specs, with their totals (use a name anywhere a spec is expected)."""
 
     from cnncalc.analyze import analyze
-    from cnncalc.report import zoo_json, zoo_table
+    from cnncalc.formats import zoo_json
+    from cnncalc.report import zoo_table
     from cnncalc.spec import bundled_dir, bundled_names, load
     summaries = {name: analyze(load(bundled_dir() / f"{name}.yaml")) for name in bundled_names()}
     render(format, "zoo", output, table=lambda: zoo_table(summaries), json=lambda: zoo_json(summaries))

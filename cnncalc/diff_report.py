@@ -12,7 +12,7 @@ from rich.text import Text
 
 from cnncalc.analyze import Row
 from cnncalc.diff import Change, Comparison, Difference, FieldChange, TOTALS, TotalChange
-from cnncalc.report import SCHEMA_VERSION, markdown_table, rf_dict, rf_text
+from cnncalc.formats import SCHEMA_VERSION, markdown_table, rf_dict, rf_text
 from cnncalc.network import NETWORK_INPUT
 from cnncalc.units import human, human_bytes, number, shape_text
 

@@ -10,7 +10,7 @@ from cnncalc.analyze import Row, Summary
 from cnncalc.errors import CnnCalcError, shown_text
 from cnncalc.layers.receptive_field import ReceptiveField, widest
 from cnncalc.lint import Warning_
-from cnncalc.report import rf_text
+from cnncalc.formats import rf_text
 from cnncalc.units import shape_text
 from cnncalc.errors import did_you_mean
 from cnncalc.network import Network

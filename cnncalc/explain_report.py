@@ -8,7 +8,7 @@ from rich.text import Text
 
 from cnncalc.analyze import Summary
 from cnncalc.explain import Explanation
-from cnncalc.report import SCHEMA_VERSION, rf_dict
+from cnncalc.formats import SCHEMA_VERSION, rf_dict
 
 
 def explain_renderable(explanations: list[Explanation]) -> Group:

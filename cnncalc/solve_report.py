@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from rich.table import Table
 
 from cnncalc.errors import CnnCalcError
-from cnncalc.report import SCHEMA_VERSION, markdown_table
+from cnncalc.formats import SCHEMA_VERSION, markdown_table
 from cnncalc.solve import KIND_LABELS, Chain, Solution
 
 MAX_SHOWN = 1_000  # answers one table, JSON or Markdown document holds (a table of more takes many seconds)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 from rich.bar import Bar
 from rich.table import Table
 
-from cnncalc.report import SCHEMA_VERSION, markdown_table
+from cnncalc.formats import SCHEMA_VERSION, markdown_table
 from cnncalc.sweep import SweepPoint
 from cnncalc.units import human, human_bytes, shape_text
 

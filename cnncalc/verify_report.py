@@ -9,7 +9,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from cnncalc.report import SCHEMA_VERSION, warning_dicts, warnings_text
+from cnncalc.formats import SCHEMA_VERSION, warning_dicts
+from cnncalc.report import warnings_text
 from cnncalc.units import human_bytes, shape_text
 from cnncalc.verification import LayerCheck, Verification
 

@@ -500,14 +500,12 @@ SET_VALUES = [
 ]
 
 
-# KNOWN (the fix belongs in report.py's table cells or cli.show's width): a Rich table pads every row to its widest
-# cell, and the input-shapes cell of a layer with many inputs is as wide as all of them. A 15 KB spec, a concat of
-# 5,000 inputs followed by 4,990 more layers,
+# Fan-in was once a blow-up: a Rich table pads every row to its widest cell, and a layer's input-shapes cell was
+# as wide as all its inputs, so a 15 KB spec, a concat of 5,000 inputs followed by 4,990 more layers,
 #     input: [3, 8, 8]
 #     layers: [{type: relu, name: r}, {type: concat, inputs: [r, r, ... 5,000 times]}, {type: relu, repeat: 4990}]
-# makes `cnncalc summarize SPEC --columns input` print 150 MB in 75 s (600 MB resident); `--columns inputs` is
-# the same with names. Markdown and JSON are fine. The fuzz never builds such fan-in (mutations add one list entry
-# at a time), so the case stays out of it.
+# made `summarize SPEC --columns input` print 150 MB. A cell now lists formats.MAX_LISTED items and counts the
+# rest (1 MB for that spec). The fuzz never builds such fan-in (mutations add one list entry at a time).
 def option_values() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(HOSTILE_TEXT), st.integers(-10**15, 10**15).map(str),
                      st.text(alphabet="0123456789,.x-e+ ", max_size=12), st.text(max_size=8))

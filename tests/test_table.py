@@ -328,3 +328,19 @@ def test_without_a_place_in_a_spec_warnings_group_by_their_generalised_names():
     # layer2.*.downsample.* and layer3.*.downsample.* are different paths: 'layer2' is a name, not a number
     assert [g.layers for g in groups] == [["layer2.0.downsample.0"], ["layer3.0.downsample.0", "layer3.1.downsample.0"],
                                           ["layer3.0.conv1"], ["layer2.0.downsample.0"]]
+
+
+def test_a_wide_fan_in_lists_eight_inputs_and_counts_the_rest(runner, tmp_path):
+    """A table is as wide as its widest cell in every row, so a concat of 20 inputs lists 8 and counts 12
+    (JSON keeps all 20)."""
+    names = [f"b{i}" for i in range(20)]
+    branches = "".join(f"  - {{type: relu, name: {n}, inputs: [input]}}\n" for n in names)
+    spec = tmp_path / "fan.yaml"
+    spec.write_text(f"name: fan\ninput: [3, 4, 4]\nlayers:\n{branches}  - {{type: concat, inputs: [{', '.join(names)}]}}\n")
+    text = summarize(runner, str(spec), "--columns", "inputs,input")
+    row = next(line for line in text.splitlines() if "concat" in line)
+    assert "b0, b1, b2, b3, b4, b5, b6, b7, ... (+12 more)" in row
+    assert " ".join(["[1, 3, 4, 4]"] * 8) + " ... (+12 more)" in row
+    assert "b8" not in row
+    layers = json.loads(summarize(runner, str(spec), "-f", "json"))["layers"]
+    assert layers[-1]["inputs"] == names and len(layers[-1]["input_shapes"]) == 20
