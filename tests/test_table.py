@@ -336,7 +336,8 @@ def test_a_wide_fan_in_lists_eight_inputs_and_counts_the_rest(runner, tmp_path):
     names = [f"b{i}" for i in range(20)]
     branches = "".join(f"  - {{type: relu, name: {n}, inputs: [input]}}\n" for n in names)
     spec = tmp_path / "fan.yaml"
-    spec.write_text(f"name: fan\ninput: [3, 4, 4]\nlayers:\n{branches}  - {{type: concat, inputs: [{', '.join(names)}]}}\n")
+    concat = f"  - {{type: concat, inputs: [{', '.join(names)}]}}\n"
+    spec.write_text(f"name: fan\ninput: [3, 4, 4]\nlayers:\n{branches}{concat}")
     text = summarize(runner, str(spec), "--columns", "inputs,input")
     row = next(line for line in text.splitlines() if "concat" in line)
     assert "b0, b1, b2, b3, b4, b5, b6, b7, ... (+12 more)" in row
