@@ -50,7 +50,7 @@ def catalogue_table() -> Group:
     for header in ("Types", "Fields (default)", "Output shape", "FLOPs"):
         table.add_column(header, overflow="fold")
     for cls in KIND_CLASSES:
-        table.add_row(", ".join(type_names(cls)), fields_text(cls), cls.shape_rule, cls.flops_rule)
+        table.add_row(*map(Text, (", ".join(type_names(cls)), fields_text(cls), cls.shape_rule, cls.flops_rule)))
     notes = Text()
     notes.append("Every layer also takes: name, inputs (earlier layer names; default the previous layer), "
                  "trainable (default true).\n")
@@ -72,12 +72,12 @@ def kind_detail(spelling: str) -> Table:
     table = Table(title=f"{kind} ({cls.__name__})", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("Fields", fields_text(cls))
-    table.add_row("Inputs", {(1, 1): "one", (1, 2): "one, or two", (2, None): "two or more"}[cls.arity])
-    table.add_row("Output shape", cls.shape_rule)
-    table.add_row("FLOPs", cls.flops_rule)
-    table.add_row("Category", cls.category)
-    table.add_row("Also spelled", ", ".join(aliases_of(kind)) or "-")
+    rows = [("Fields", fields_text(cls)),
+            ("Inputs", {(1, 1): "one", (1, 2): "one, or two", (2, None): "two or more"}[cls.arity]),
+            ("Output shape", cls.shape_rule), ("FLOPs", cls.flops_rule), ("Category", cls.category),
+            ("Also spelled", ", ".join(aliases_of(kind)) or "-")]
     if cls.__doc__ and cls.__doc__ != base.LayerBase.__doc__:
-        table.add_row("About", " ".join(cls.__doc__.split()))
+        rows.append(("About", " ".join(cls.__doc__.split())))
+    for key, value in rows:  # Text: a rule's `[groups, C/groups]` or `:end:` is shown as written, not as markup
+        table.add_row(key, Text(value))
     return table

@@ -52,8 +52,8 @@ def init_weights(network: Network, seed: int = 0, dtype: str = "float32",
                  summary: Summary | None = None) -> Weights:
     """PyTorch's default initialisation, each tensor as its layer declares it (`Weight.init`), drawn from a
     seeded NumPy generator: conv/linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norm weight = 1,
-    bias = 0; running_mean = 0, running_var = 1. Uniform draws are float32 whatever the dtype, so float32 and
-    float64 runs of one seed start from the same weights."""
+    bias = 0; running_mean = 0, running_var = 1; a constant where declared (PReLU's slopes: its `init`). Uniform
+    draws are float32 whatever the dtype, so float32 and float64 runs of one seed start from the same weights."""
     np_dtype = check_dtype(dtype)
     summary = summary or analyze(network)
     rng = np.random.default_rng(seed)
@@ -65,6 +65,8 @@ def init_weights(network: Network, seed: int = 0, dtype: str = "float32",
             values *= np.float32(2 * bound)
             values -= np.float32(bound)
             weights[name] = values.astype(np_dtype, copy=False)
+        elif weight.init == "constant":
+            weights[name] = np.full(weight.shape, weight.value, dtype=np_dtype)
         else:
             weights[name] = (np.ones if weight.init == "ones" else np.zeros)(weight.shape, dtype=np_dtype)
     return weights

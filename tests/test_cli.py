@@ -140,6 +140,16 @@ def test_layers_lists_the_catalogue_and_the_conventions(runner):
     assert "conv_transpose2d" in detail.stdout and "output_padding" in detail.stdout
 
 
+def test_layers_shows_every_rule_as_written(runner):
+    """Rules are text, never Rich markup: `[groups, C/groups]` or `:end:` would otherwise vanish or turn into
+    an emoji."""
+    from cnncalc.layers import KIND_CLASSES, type_names
+    for cls in KIND_CLASSES:
+        kind = type_names(cls)[0]
+        shown = runner.invoke(app, ["layers", kind], env={"COLUMNS": "1000"}).stdout
+        assert cls.shape_rule in shown and cls.flops_rule in shown, kind
+
+
 def test_receptive_field_and_memory_in_table_and_json(runner, small):
     table = runner.invoke(app, ["summarize", small, "--columns", "rf"])
     assert "Receptive field" in table.stdout and "3x3 j1 @0.5" in table.stdout  # conv1, padding 1

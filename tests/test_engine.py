@@ -56,6 +56,16 @@ def test_default_init_follows_pytorch_bounds(net):
     assert all(np.array_equal(weights[k], again[k]) for k in weights)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_constant_init_fills_every_element_in_the_dtype(dtype):
+    # nn.PReLU(num_parameters, init): nn.init.constant_(weight, init), rounded to the dtype as torch.full does
+    net = parse("name: p\ninput: [3, 4]\nlayers:\n  - {type: prelu, name: a}\n"
+                "  - {type: prelu, name: b, num_parameters: 3, init: 0.1}\n", "prelu.yaml")
+    weights = init_weights(net, dtype=dtype)
+    assert weights["a.weight"].tolist() == [0.25] and weights["a.weight"].dtype == dtype
+    assert weights["b.weight"].dtype == dtype and np.array_equal(weights["b.weight"], np.full(3, 0.1, dtype))
+
+
 def test_weights_round_trip_and_problems_are_reported_together(net, tmp_path):
     summary = analyze(net)
     weights = init_weights(net, seed=1)

@@ -18,11 +18,13 @@ TOLERANCE = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-9, a
 
 
 def perturb_norms(weights: dict[str, np.ndarray], seed: int) -> None:
-    """Norm layers start as the identity; give them real statistics so the comparison means something."""
+    """Norm layers start as the identity, PReLU with one slope repeated; give them real statistics and slopes
+    that differ per channel so the comparison means something."""
     rng = np.random.default_rng(seed + 7)
     for key, value in weights.items():
         leaf = key.rsplit(".", 1)[1]
-        if leaf == "running_var" or (leaf == "weight" and value.ndim <= 1 and np.all(value == 1)):
+        if leaf == "running_var" or (leaf == "weight" and value.ndim <= 1 and value.size
+                                     and np.all(value == value.flat[0])):
             value[...] = rng.uniform(0.5, 1.5, value.shape)
         elif leaf in ("running_mean", "bias") and np.all(value == 0):
             value[...] = rng.uniform(-0.5, 0.5, value.shape)
@@ -151,6 +153,16 @@ CASES = {
   - {type: hardsigmoid, inputs: [conv2d_1]}
   - {type: softmax, inputs: [conv2d_1]}
   - {type: log_softmax, dim: -1, inputs: [conv2d_1]}
+  - {type: prelu, inputs: [conv2d_1]}
+  - {type: prelu, num_parameters: 6, init: 0.1, inputs: [conv2d_1]}
+  - {type: mish, inputs: [conv2d_1]}
+  - {type: softplus, inputs: [conv2d_1]}
+  - {type: softplus, beta: 10, threshold: 2, inputs: [conv2d_1]}
+  - {type: softplus, beta: -2, threshold: 0.5, inputs: [conv2d_1]}
+  - {type: hardtanh, inputs: [conv2d_1]}
+  - {type: hardtanh, min_val: -0.25, max_val: 0.5, inputs: [conv2d_1]}
+  - {type: stochastic_depth, p: 0.2, mode: row, inputs: [conv2d_1]}
+  - {type: stochastic_depth, p: 0.5, mode: batch}
   - {type: dropout, p: 0.3}
   - {type: dropout1d}
   - {type: dropout2d}
@@ -178,6 +190,61 @@ CASES = {
   - {type: multiply, inputs: [add_1, a]}
   - {type: concat, inputs: [multiply_1, b, input]}
   - {type: concat, dim: -1, inputs: [concat_1, concat_1]}"""),
+    # EfficientNet / MobileNetV3 / RegNetY: a [N, C, 1, 1] gate broadcast over the [N, C, H, W] map; then a
+    # bias per channel ([C, 1, 1] by a 1x1 conv of a pooled map) added to it, and a [1, H, W] map added as well
+    "squeeze_excitation": ("[8, 7, 6]", """
+  - {type: conv2d, name: map, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: global_avgpool, name: squeeze, keepdims: true}
+  - {type: conv2d, name: fc1, out_channels: 2, kernel_size: 1}
+  - relu
+  - {type: conv2d, name: fc2, out_channels: 8, kernel_size: 1}
+  - {type: sigmoid, name: gate}
+  - {type: multiply, name: excite, inputs: [gate, map]}
+  - {type: conv2d, name: plane, inputs: [input], out_channels: 1, kernel_size: 1}
+  - {type: add, name: shifted, inputs: [excite, fc2, plane]}
+  - {type: multiply, name: rescaled, inputs: [gate, gate, shifted]}"""),
+    # ShuffleNetV2's basic unit (torchvision's InvertedResidual, stride 1): x.chunk(2, dim=1) as two slices, a
+    # 1x1 / 3x3 depthwise / 1x1 branch on the second half, concatenated with the first, channel_shuffle(2);
+    # then the halves again, counted from the end, and a shuffle of 4 groups
+    "shufflenet_v2_unit": ("[8, 7, 6]", """
+  - {type: slice, name: x1, dim: 1, start: 0, end: 4}
+  - {type: slice, name: x2, inputs: [input], dim: 1, start: 4}
+  - {type: conv2d, name: pw1, out_channels: 4, kernel_size: 1, bias: false}
+  - {type: batchnorm2d, name: bn1}
+  - {type: relu, name: relu1}
+  - {type: conv2d, name: dw, out_channels: 4, kernel_size: 3, padding: 1, groups: 4, bias: false}
+  - {type: batchnorm2d, name: bn2}
+  - {type: conv2d, name: pw2, out_channels: 4, kernel_size: 1, bias: false}
+  - {type: batchnorm2d, name: bn3}
+  - {type: relu, name: relu2}
+  - {type: concat, name: cat, inputs: [x1, relu2]}
+  - {type: channel_shuffle, name: shuffle, groups: 2}
+  - {type: slice, name: y1, start: -8, end: -4}
+  - {type: slice, name: y2, inputs: [shuffle], start: -4}
+  - {type: concat, name: cat2, inputs: [y2, y1]}
+  - {type: channel_shuffle, name: shuffle4, groups: 4}"""),
+    # ConvNeXt's block (torchvision's CNBlock, without layer scale): a depthwise 7x7, channels last for the
+    # layernorm and the MLP, and back; then every other rearrangement: transpose, strided and negative slices,
+    # pixel (un)shuffle, a spatial permute, a channel shuffle of a sequence
+    "convnext_block_and_rearranging": ("[8, 9, 10]", """
+  - {type: conv2d, name: dw, out_channels: 8, kernel_size: 7, padding: 3, groups: 8}
+  - {type: permute, name: to_last, dims: [0, 2, 3, 1]}
+  - {type: layernorm, name: norm, normalized_shape: 8, eps: 1.0e-6}
+  - {type: linear, name: fc1, out_features: 32}
+  - {type: gelu, name: act}
+  - {type: linear, name: fc2, out_features: 8}
+  - {type: permute, name: to_first, dims: [0, 3, 1, 2]}
+  - {type: add, name: block, inputs: [to_first, input]}
+  - {type: transpose, name: swap_hw, dim0: -1, dim1: 2}
+  - {type: slice, name: odd_columns, dim: 3, start: 1, step: 2}
+  - {type: slice, name: inner_rows, dim: -2, start: 1, end: -1}
+  - {type: pixel_unshuffle, name: to_depth, downscale_factor: 2}
+  - {type: conv2d, name: expand, out_channels: 12, kernel_size: 1}
+  - {type: pixel_shuffle, name: to_space, upscale_factor: 2}
+  - {type: permute, name: swap_again, dims: [0, 1, -1, -2]}
+  - {type: flatten, name: sequence, start_dim: 2}
+  - {type: channel_shuffle, name: shuffle3, groups: 3}
+  - {type: transpose, name: channels_last, dim0: 1, dim1: 2}"""),
 }
 
 

@@ -547,3 +547,35 @@ def test_property_avg_pool2d(config, include, seed):
     x = rand(np.random.default_rng(seed), (batch, 3, *spatial))
     got = avg_pool(x, kernel, stride, pairs(padding, 2), ceil_mode, include)
     check(got, F.avg_pool2d(t(x), kernel, stride, padding, ceil_mode, include))
+
+
+# ---- activations with fields: far from zero, and on the edges of softplus's linear region ---------------------
+
+def activation_input(dtype):
+    x = rand(np.random.default_rng(11), (2, 4, 5, 6), dtype) * 30
+    x.flat[:10] = [0.0, -0.0, 20.0, 20.5, 2.5, -100.0, 100.0, 1e-3, -1e-3, 5.0]  # thresholds hit exactly
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("beta, threshold", [(1.0, 20.0), (2.0, 5.0), (0.5, 1.0), (-1.0, 20.0), (8.0, 20.0),
+                                             (1.0, -3.0), (10.0, 100.0)])
+def test_softplus_kernel(dtype, beta, threshold):
+    from cnncalc.kernels.activation import softplus
+    x = activation_input(dtype)
+    with np.errstate(over="ignore"):  # beta 10, threshold 100: exp overflows to inf, as in PyTorch
+        got = softplus(x, beta, threshold)
+    check(got, F.softplus(t(x), beta, threshold), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mish_hardtanh_prelu_kernels(dtype):
+    from cnncalc.kernels.activation import hardtanh, mish, prelu
+    x = activation_input(dtype)
+    with np.errstate(over="raise", invalid="raise"):  # no overflow on the way to x * tanh(x) far out
+        check(mish(x), F.mish(t(x)), dtype)
+    check(hardtanh(x, -0.3, 2.7), F.hardtanh(t(x), -0.3, 2.7), dtype)
+    for slopes in (np.array([0.25]), np.array([-0.5, 0.1, 1.5, 3.0])):  # shared, and one per channel
+        w = slopes.astype(dtype)
+        check(prelu(x, w), F.prelu(t(x), t(w)), dtype)
+        check(prelu(x[:, :, 0, 0], w), F.prelu(t(x[:, :, 0, 0]), t(w)), dtype)  # [N, C]

@@ -141,6 +141,13 @@ def test_concat_along_the_wrong_axis_is_caught(spec_file, monkeypatch):
     assert_caught(out, "cat", "concat", (1, 4, 4, 4), (1, 2, 8, 4))
 
 
+def test_broadcast_taking_the_first_inputs_shape_is_caught(spec_file, monkeypatch):
+    monkeypatch.setattr(merge.ElementwiseMerge, "output_shape", lambda self, *xs: xs[0])  # no broadcasting
+    out = verify(spec_file, "  - {type: global_avgpool, name: gate, keepdims: true}\n"
+                            "  - {type: multiply, name: excite, inputs: [gate, input]}\n", "[3, 4, 5]")
+    assert_caught(out, "excite", "multiply", (1, 3, 4, 5), (1, 3, 1, 1))
+
+
 # ---- the witness's independence, structurally -----------------------------------------------------------------
 
 def imports(path: Path) -> set[str]:

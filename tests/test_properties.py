@@ -279,6 +279,31 @@ def activation_case(draw, kind):
         fields["alpha"] = draw(st.floats(0.0, 2.0, width=32))
     elif kind == "gelu" and draw(st.booleans()):
         fields["approximate"] = draw(st.sampled_from(["none", "tanh"]))
+    elif kind == "softplus":
+        # by design, not a finding: beta 0 is refused by cnncalc's field validation (softplus divides by it;
+        # PyTorch returns inf), tests/layers/test_others.py; any other beta, negative too, is PyTorch's formula.
+        # Thresholds inside the input's range reach the linear region.
+        if draw(st.booleans()):
+            fields["beta"] = draw(st.floats(0.125, 4.0, width=32)) * draw(st.sampled_from([1, -1]))
+        if draw(st.booleans()):
+            fields["threshold"] = draw(st.floats(-4.0, 25.0, width=32))
+    elif kind == "hardtanh" and draw(st.booleans()):
+        # max_val <= min_val is refused by both at construction (nn.Hardtanh, and cnncalc's field
+        # validation, tests/layers/test_others.py), so only ordered pairs are drawn
+        low, high = sorted((draw(FLOATS), draw(FLOATS)))
+        fields.update(min_val=low, max_val=high if high > low else low + 1.0)
+    return Case(kind, shape, fields)
+
+
+@st.composite
+def prelu_case(draw, kind):
+    """num_parameters: 1, the input's channels (dim 1), or now and then another count (refused by both)."""
+    shape = draw(sample_shape(draw(st.integers(1, 4))))
+    fields: dict = {"num_parameters": draw(st.sampled_from([1, shape[0]]))}
+    if draw(st.integers(0, 4)) == 4:
+        fields["num_parameters"] = draw(st.integers(2, 7).filter(lambda n: n != shape[0]))
+    if draw(st.booleans()):
+        fields["init"] = draw(FLOATS)
     return Case(kind, shape, fields)
 
 
@@ -292,9 +317,13 @@ def softmax_case(draw, kind):
 
 @st.composite
 def dropout_case(draw, kind):
-    # PyTorch's eval mode makes every dropout the identity at any rank (the twin uses nn.Dropout)
+    # PyTorch's eval mode makes every dropout the identity at any rank (the twin uses nn.Dropout); so is
+    # torchvision's StochasticDepth (not installed: its twin is nn.Identity, what its eval forward returns)
     shape = draw(sample_shape(draw(st.integers(1, 4))))
-    return Case(kind, shape, dict(p=draw(st.floats(0.0, 1.0))))
+    fields = dict(p=draw(st.floats(0.0, 1.0)))
+    if kind == "stochastic_depth":
+        fields["mode"] = draw(st.sampled_from(["row", "batch"]))
+    return Case(kind, shape, fields)
 
 
 @st.composite
@@ -414,9 +443,32 @@ def operands(draw, shape, how_many, vary_axis=None):
 
 
 @st.composite
+def broadcast_operands(draw, shape, how_many):
+    """Inputs for add or multiply: the network input itself or branches of its shape with some axes brought to
+    size 1 (broadcast over the others' size). Now and then one branch cannot broadcast: another size on some
+    axis (which may still be 1 or the same), or another rank: flattened, or globally pooled without keepdims
+    (the classic squeeze-excitation slip, [N, C] against [N, C, H, W])."""
+    inputs, branches = [], []
+    for i in range(how_many):
+        target = [1 if draw(st.integers(0, 2)) == 0 else n for n in shape]
+        mismatch = draw(st.integers(0, 9))
+        if mismatch == 9:
+            target[draw(st.integers(0, len(shape) - 1))] = draw(st.integers(1, 6))
+        name = f"b{i}"
+        if mismatch in (7, 8) and len(shape) > 1:
+            branches.append((name, "flatten" if mismatch == 7 else "global_avgpool", {}, ("input",)))
+        elif tuple(target) == shape and draw(st.booleans()):
+            name = "input"
+        else:
+            branches.extend(branch(name, shape, tuple(target)))
+        inputs.append(name)
+    return tuple(inputs), tuple(branches)
+
+
+@st.composite
 def elementwise_merge_case(draw, kind):
     shape = draw(sample_shape(draw(st.integers(1, 4))))
-    inputs, branches = draw(operands(shape, draw(st.integers(2, 3))))
+    inputs, branches = draw(broadcast_operands(shape, draw(st.integers(2, 3))))
     return Case(kind, shape, {}, inputs, branches)
 
 
@@ -463,6 +515,89 @@ def crop_case(draw, kind):
     return Case(kind, shape, {"cropping": cropping})
 
 
+# -- rearranging kinds: permute, transpose, channel_shuffle, slice, pixel_shuffle and pixel_unshuffle
+
+def draw_dim(draw, ndim: int) -> int:
+    """A PyTorch dim of a tensor with `ndim` dims: mostly a sample axis (either sign), now and then (1 in 6)
+    the batch axis or one out of range, which must be refused."""
+    if draw(st.integers(0, 5)) == 5:
+        return draw(st.sampled_from([0, -ndim, ndim, -ndim - 1]))
+    axis = draw(st.integers(1, ndim - 1))
+    return axis - ndim if draw(st.booleans()) else axis
+
+
+@st.composite
+def permute_case(draw, kind):
+    shape = draw(sample_shape(draw(st.integers(1, 4))))
+    # dims for a tensor of this many dims, now and then (1 in 6) of another number of dims: refused by both.
+    # Every drawn dims is a permutation with the batch axis first (0, or -ndim): cnncalc refuses anything else
+    # when the spec is read (field validation, tests/layers/test_rearrange.py), so a case would not load.
+    ndim = len(shape) + 1 if draw(st.integers(0, 5)) else draw(st.integers(2, 5))
+    rest = draw(st.permutations(list(range(1, ndim))))
+    dims = [draw(st.sampled_from([0, -ndim]))] + [d - ndim if draw(st.booleans()) else d for d in rest]
+    return Case(kind, shape, dict(dims=dims))
+
+
+@st.composite
+def transpose_case(draw, kind):
+    shape = draw(sample_shape(draw(st.integers(1, 4))))
+    ndim = len(shape) + 1
+    dim0, dim1 = draw_dim(draw, ndim), draw_dim(draw, ndim)
+    # by design, not a finding: transpose(0, 0) leaves the batch axis where it was in PyTorch; cnncalc refuses
+    # every layer that names the batch axis (as flatten above). Swapping it with another axis changes the
+    # batch axis, and PyTorch is then refused by the batch checks in torch_outcome.
+    assume(not all(-ndim <= d < ndim and d % ndim == 0 for d in (dim0, dim1)))
+    return Case(kind, shape, dict(dim0=dim0, dim1=dim1))
+
+
+@st.composite
+def channel_shuffle_case(draw, kind):
+    shape = draw(sample_shape(draw_rank(draw, (2, 3, 4))))
+    divisors = [g for g in range(1, shape[0] + 1) if shape[0] % g == 0]
+    groups = draw(st.sampled_from(divisors)) if draw(st.integers(0, 3)) else draw(st.integers(1, 7))
+    return Case(kind, shape, dict(groups=groups))
+
+
+@st.composite
+def slice_case(draw, kind):
+    shape = draw(sample_shape(draw(st.integers(1, 4))))
+    ndim = len(shape) + 1
+    dim = 1 if draw(st.booleans()) else draw_dim(draw, ndim)
+    size = shape[dim % ndim - 1] if -ndim <= dim < ndim and dim % ndim else 6
+    # around the axis: negative, past either end, empty (start at or after end), with a step
+    fields: dict = dict(dim=dim, step=draw(st.sampled_from([1, 1, 1, 2, 3])))
+    if draw(st.integers(0, 3)):
+        fields["start"] = draw(st.integers(-size - 2, size + 2))
+    if draw(st.booleans()):
+        fields["end"] = draw(st.integers(-size - 2, size + 2))
+    if -ndim <= dim < ndim and dim % ndim == 0:
+        # by design, not a finding: a slice of the batch axis that keeps every sample (x[0:], x[-9:]) leaves it
+        # as it was in PyTorch; cnncalc refuses every layer that names the batch axis. Any other slice of it
+        # changes the batch, and PyTorch is then refused by the batch checks in torch_outcome.
+        kept = slice(fields.get("start", 0), fields.get("end"), fields["step"])
+        assume(not all(len(range(n)[kept]) == n for n in (BATCH, BATCH + 1)))
+    return Case(kind, shape, fields)
+
+
+@st.composite
+def pixel_shuffle_case(draw, kind):
+    factor = "upscale_factor" if kind == "pixel_shuffle" else "downscale_factor"
+    r = draw(st.integers(1, 3))
+    if draw(st.integers(0, 7)) == 7:
+        # by design, not a finding: PyTorch takes any leading axes as batch axes ([N, D, C, H, W] is shuffled
+        # per [C, H, W]) and a 3-D tensor as one unbatched [C, H, W]; cnncalc's input is [N, C, H, W]. Of the
+        # other ranks only [N, F] is drawn, which PyTorch refuses too.
+        return Case(kind, (draw(st.integers(1, 12)),), {factor: r})
+    c, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    if not draw(st.integers(0, 3)):  # any sizes: the channels (shuffle) or H and W (unshuffle) may not divide
+        shape = draw(sample_shape(3))
+    elif kind == "pixel_shuffle":
+        shape = (c * r * r, h, w)
+    else:
+        shape = (c, h * r, w * r)
+    return Case(kind, shape, {factor: r})
+
+
 FAMILIES: dict[str, tuple[tuple[str, ...], object]] = {
     # family: (type names, strategy factory: type name -> strategy)
     "convolution": (("conv1d", "conv2d", "conv3d"), conv_case),
@@ -478,9 +613,10 @@ FAMILIES: dict[str, tuple[tuple[str, ...], object]] = {
     "groupnorm": (("groupnorm",), groupnorm_case),
     "lrn": (("lrn",), lrn_case),
     "activation": (("relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "leaky_relu", "elu",
-                    "gelu"), activation_case),
+                    "gelu", "mish", "softplus", "hardtanh"), activation_case),
+    "prelu": (("prelu",), prelu_case),
     "softmax": (("softmax", "log_softmax"), softmax_case),
-    "dropout": (("dropout", "dropout1d", "dropout2d", "dropout3d"), dropout_case),
+    "dropout": (("dropout", "dropout1d", "dropout2d", "dropout3d", "stochastic_depth"), dropout_case),
     "identity": (("identity",), identity_case),
     "flatten": (("flatten",), flatten_case),
     "reshape": (("reshape",), reshape_case),
@@ -489,6 +625,11 @@ FAMILIES: dict[str, tuple[tuple[str, ...], object]] = {
     "upsample": (("upsample",), upsample_case),
     "elementwise_merge": (("add", "multiply"), elementwise_merge_case),
     "concat": (("concat",), concat_case),
+    "permute": (("permute",), permute_case),
+    "transpose": (("transpose",), transpose_case),
+    "channel_shuffle": (("channel_shuffle",), channel_shuffle_case),
+    "slice": (("slice",), slice_case),
+    "pixel_shuffle": (("pixel_shuffle", "pixel_unshuffle"), pixel_shuffle_case),
 }
 
 # type name -> the strategy drawing cases of that kind
@@ -562,8 +703,9 @@ def torch_outcome(network: Network, x: np.ndarray):
     - the batch has another rank than PyTorch documents for the module (DOCUMENTED_RANK);
     - the batch axis or every sample axis is lost, or a sample's result depends on the other samples of
       the batch (softmax, concat or flatten over dim 0): cnncalc layers never mix samples, and every
-      shape is [N, *sample] with 1 to 4 sample axes;
-    - add or multiply broadcast inputs of different shapes: the spec's merges need equal shapes.
+      shape is [N, *sample] with 1 to 4 sample axes (add or multiply of inputs of different ranks: PyTorch lines
+      the lower-rank input's batch axis up with a sample axis of the other, so the result changes with the
+      batch size, and cnncalc refuses it).
     """
     modules: dict = {}
 
@@ -582,8 +724,6 @@ def torch_outcome(network: Network, x: np.ndarray):
                     raise Refused(f"PyTorch documents {layer.type}'s batch as {int(layer.type[-2]) + 2}-D; "
                                   f"got {list(ins[0].shape)}")
                 y = module(*ins)
-                if layer.type in ("add", "multiply") and any(t.shape != y.shape for t in ins):
-                    raise Refused("PyTorch broadcast the inputs")
             live[layer.name] = y
         return live["layer"]
 
@@ -742,6 +882,12 @@ def test_dropout_agrees_with_pytorch(case):
 
 
 @SETTINGS
+@given(family("prelu"))
+def test_prelu_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
 @given(family("identity"))
 def test_identity_agrees_with_pytorch(case):
     check_three_way(case)
@@ -786,4 +932,34 @@ def test_elementwise_merge_agrees_with_pytorch(case):
 @SETTINGS
 @given(family("concat"))
 def test_concat_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
+@given(family("permute"))
+def test_permute_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
+@given(family("transpose"))
+def test_transpose_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
+@given(family("channel_shuffle"))
+def test_channel_shuffle_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
+@given(family("slice"))
+def test_slice_agrees_with_pytorch(case):
+    check_three_way(case)
+
+
+@SETTINGS
+@given(family("pixel_shuffle"))
+def test_pixel_shuffle_agrees_with_pytorch(case):
     check_three_way(case)

@@ -117,7 +117,8 @@ def test_location_of_errors_inside_blocks_names_the_use():
     (HEAD + "  - {type: relu, name: a, inputs: [a]}\n", 3, "unknown input 'a'"),
     (HEAD + "  - {type: conv2d, name: a, out_channels: 8, kernel_size: 3}\n"
             "  - {type: add, name: s, inputs: [a, input]}\n", 4,
-     "layer 's' (add): needs inputs of the same shape; got [1, 8, 30, 30], [1, 3, 32, 32] from a, input"),
+     "layer 's' (add): needs inputs that broadcast (on each axis equal sizes, or 1); got [1, 8, 30, 30], "
+     "[1, 3, 32, 32] from a, input: dim 1 has sizes 8 and 3"),
     (HEAD + "  - {type: conv2d, name: a, out_channels: 8, kernel_size: 3}\n"
             "  - {type: concat, inputs: [a, input]}\n", 4, "[1, 8, 30, 30], [1, 3, 32, 32]"),
     (HEAD + "  - {type: conv2d, name: c, out_channels: 8, kernel_size: 3, groups: 2}\n", 3,

@@ -175,10 +175,22 @@ def build_module(layer, in_shapes) -> nn.Module:
         return nn.ELU(layer.alpha)
     if kind == "gelu":
         return nn.GELU(approximate=layer.approximate)
+    if kind == "prelu":
+        return nn.PReLU(layer.num_parameters, init=layer.init)
+    if kind == "mish":
+        return nn.Mish()
+    if kind == "softplus":
+        return nn.Softplus(beta=layer.beta, threshold=layer.threshold)
+    if kind == "hardtanh":
+        return nn.Hardtanh(layer.min_val, layer.max_val)
     if kind in ("softmax", "log_softmax"):
         return (nn.Softmax if kind == "softmax" else nn.LogSoftmax)(dim=layer.dim)
     if kind.startswith("dropout"):
         return nn.Dropout(layer.p)
+    if kind == "stochastic_depth":
+        # torchvision.ops.StochasticDepth (not installed here) returns its input unchanged in eval mode
+        # ("if not self.training or p == 0: return input"), whatever p and mode: the identity is its twin
+        return nn.Identity()
     if kind == "flatten":
         return nn.Flatten(layer.start_dim, layer.end_dim)
     if kind == "reshape":
@@ -203,6 +215,21 @@ def build_module(layer, in_shapes) -> nn.Module:
         return _Fn(lambda *ts: math.prod(ts[1:], start=ts[0]))
     if kind == "concat":
         return _Fn(lambda *ts: torch.cat(ts, dim=layer.dim))
+    if kind == "permute":
+        return _Fn(lambda t: torch.permute(t, tuple(layer.dims)))
+    if kind == "transpose":
+        return _Fn(lambda t: torch.transpose(t, layer.dim0, layer.dim1))
+    if kind == "channel_shuffle":
+        return nn.ChannelShuffle(layer.groups)
+    if kind == "slice":
+        # Python's own slice of the tensor; range() refuses a dim out of range (IndexError), as PyTorch would
+        def sliced(t):
+            return t[(slice(None),) * range(t.dim())[layer.dim] + (slice(layer.start, layer.end, layer.step),)]
+        return _Fn(sliced)
+    if kind == "pixel_shuffle":
+        return nn.PixelShuffle(layer.upscale_factor)
+    if kind == "pixel_unshuffle":
+        return nn.PixelUnshuffle(layer.downscale_factor)
     raise NotImplementedError(kind)
 
 

@@ -90,3 +90,41 @@ def softmax(x: FloatArray, dim: int, log: bool = False) -> FloatArray:
     e = np.exp(shifted)
     probabilities: FloatArray = e / e.sum(axis=axis, keepdims=True)
     return probabilities
+
+
+# ---- activations with fields or weights: constants in the input's dtype (x.dtype.type), so float32 stays
+# float32 and rounds them as PyTorch does (it casts a Python scalar to the tensor's dtype) ------------------
+
+def prelu(x: FloatArray, weight: FloatArray) -> FloatArray:
+    """x where x >= 0, else slope * x: one slope for every element, or one per channel (axis 1). The slopes
+    broadcast along axis 1 as given; a count that fits neither is NumPy's error, not a guess."""
+    slope = weight.astype(x.dtype, copy=False).reshape(1, -1, *(1,) * (x.ndim - 2))
+    return np.where(x >= 0, x, x * slope)
+
+
+def softplus(x: FloatArray, beta: float, threshold: float) -> FloatArray:
+    """PyTorch's: x where beta * x > threshold (the linear region), else log1p(exp(beta * x)) / beta."""
+    b, t = x.dtype.type(beta), x.dtype.type(threshold)
+    scaled: FloatArray = x * b
+    linear = scaled > t
+    np.copyto(scaled, 0, where=linear)  # the linear region never reaches exp (no overflow there)
+    np.exp(scaled, out=scaled)
+    np.log1p(scaled, out=scaled)
+    scaled /= b
+    np.copyto(scaled, x, where=linear)
+    return scaled
+
+
+def mish(x: FloatArray) -> FloatArray:
+    """x * tanh(softplus(x)), softplus as log(1 + exp(x)) with no threshold (PyTorch's mish has none);
+    logaddexp(x, 0) is that value without overflowing exp."""
+    y: FloatArray = np.logaddexp(x, x.dtype.type(0))
+    np.tanh(y, out=y)
+    y *= x
+    return y
+
+
+def hardtanh(x: FloatArray, min_val: float, max_val: float) -> FloatArray:
+    """x clamped to [min_val, max_val] (NaN stays NaN, as in torch.clamp)."""
+    clamped: FloatArray = np.clip(x, x.dtype.type(min_val), x.dtype.type(max_val))
+    return clamped

@@ -17,7 +17,17 @@ def multiply(xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def _fold(combine: np.ufunc, xs: Sequence[FloatArray]) -> FloatArray:
-    out: FloatArray = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
+    """((x0 . x1) . x2) ..., in PyTorch's order, broadcasting as PyTorch does (shapes aligned from the last axis;
+    a size-1 axis repeats). The output is allocated once, at the broadcast shape of all the inputs."""
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    if all(x.shape == shape for x in xs):
+        out: FloatArray = combine(xs[0], xs[1])  # a new array in the inputs' memory order (kernels work channels-last)
+    else:
+        # a broadcast input has no memory order to follow: lay the output out channels-last, as the kernels work
+        dtype = np.result_type(*xs)
+        out = channels_first(np.empty((shape[0], *shape[2:], shape[1]), dtype)) if len(shape) > 2 else \
+            np.empty(shape, dtype)
+        combine(xs[0], xs[1], out=out)
     for x in xs[2:]:
         combine(out, x, out=out)
     return out

@@ -5,20 +5,24 @@ from typing import Annotated, Union, get_args
 
 from pydantic import Field
 
-from cnncalc.layers.activation import ELU, GELU, Activation, Dropout, LeakyReLU, Softmax
+from cnncalc.layers.activation import (ELU, GELU, Activation, Dropout, Hardtanh, LeakyReLU, Mish, PReLU, Softmax,
+                                      Softplus, StochasticDepth)
 from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight
 from cnncalc.layers.conv import Conv, ConvTranspose
 from cnncalc.layers.linear import Linear
 from cnncalc.layers.merge import Concat, ElementwiseMerge
 from cnncalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from cnncalc.layers.pool import AdaptivePool, AvgPool, GlobalPool, MaxPool
+from cnncalc.layers.rearrange import ChannelShuffle, Permute, PixelShuffle, PixelUnshuffle, Slice, Transpose
 from cnncalc.layers.reshape import Crop, Flatten, Identity, Reshape, Upsample, ZeroPad2d
 
 KIND_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, MaxPool, AvgPool, AdaptivePool, GlobalPool, Linear,
     BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm,
     Activation, LeakyReLU, ELU, GELU, Softmax, Dropout,
+    PReLU, Mish, Softplus, Hardtanh, StochasticDepth,
     ElementwiseMerge, Concat, Flatten, Reshape, Identity, ZeroPad2d, Crop, Upsample,
+    Permute, Transpose, ChannelShuffle, Slice, PixelShuffle, PixelUnshuffle,
 )
 
 Layer = Annotated[Union[KIND_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]

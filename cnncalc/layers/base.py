@@ -51,19 +51,21 @@ def rank_of(info: ValidationInfo) -> int:
     return int(info.data["type"][-2])
 
 
-Init = Literal["zeros", "ones", "uniform"]
+Init = Literal["zeros", "ones", "uniform", "constant"]
 
 
 @dataclass(frozen=True)
 class Weight:
     """One named tensor a layer holds, in PyTorch's name and layout, and how PyTorch initialises it:
-    zeros, ones, or U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5), and the bias rule)."""
+    zeros, ones, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5), and the bias rule), or
+    every element `value` (nn.init.constant_, e.g. PReLU's slopes)."""
 
     shape: Shape
     trainable: bool  # False for buffers and for layers marked `trainable: false`
     buffer: bool = False  # running statistics: not a parameter in PyTorch, but in its state_dict
     init: Init = "zeros"
     fan_in: int = 0  # for "uniform"
+    value: float = 0.0  # for "constant"
 
 
 class ParamCount(NamedTuple):
@@ -180,8 +182,8 @@ class LayerBase(BaseModel):
         return int(self.temporaries * prod(x) * itemsize)
 
     # ---- helpers for subclasses -------------------------------------------------------------------------
-    def param(self, shape: Shape, init: Init = "zeros", fan_in: int = 0) -> Weight:
-        return Weight(tuple(shape), trainable=self.trainable, init=init, fan_in=fan_in)
+    def param(self, shape: Shape, init: Init = "zeros", fan_in: int = 0, value: float = 0.0) -> Weight:
+        return Weight(tuple(shape), trainable=self.trainable, init=init, fan_in=fan_in, value=value)
 
     @staticmethod
     def buffer(shape: Shape, init: Init = "zeros") -> Weight:

@@ -70,7 +70,8 @@ def test_norm_errors(kind, fields, in_shape, words):
 # ---- activations and dropout ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind, flops", [("relu", 1), ("relu6", 1), ("sigmoid", 1), ("gelu", 1), ("silu", 1),
                                          ("leaky_relu", 1), ("elu", 1), ("softmax", 3), ("log_softmax", 3),
-                                         ("dropout", 0), ("dropout2d", 0)])
+                                         ("dropout", 0), ("dropout2d", 0), ("mish", 1), ("softplus", 1),
+                                         ("hardtanh", 1)])
 def test_activation_keeps_shape(kind, flops):
     layer = make(kind)
     assert layer.output_shape((8, 4, 4)) == (8, 4, 4)
@@ -83,6 +84,57 @@ def test_softmax_dim_cannot_be_the_batch_axis():
         make("softmax", dim=0).output_shape((10,))
 
 
+@pytest.mark.parametrize("fields, in_shape, slopes, flops", [
+    ({}, (64, 8, 8), 1, 4096),                         # one shared slope, whatever the channels
+    (dict(num_parameters=64), (64, 8, 8), 64, 4096),   # one per channel (dim 1); 1 FLOP per element
+    (dict(num_parameters=10), (10,), 10, 10),          # [N, F]: the features are dim 1
+    (dict(num_parameters=3, init=0.1), (3, 5, 7, 2), 3, 210),
+])
+def test_prelu_holds_one_slope_or_one_per_channel(fields, in_shape, slopes, flops):
+    layer = make("prelu", **fields)
+    assert layer.output_shape(in_shape) == in_shape
+    assert layer.params(in_shape) == (slopes, 0)
+    weight = layer.weight_shapes(in_shape)["weight"]  # nn.PReLU's state_dict: weight [num_parameters]
+    assert (weight.shape, weight.init, weight.value) == ((slopes,), "constant", fields.get("init", 0.25))
+    assert layer.flops(in_shape) == flops
+    assert make("prelu", trainable=False, **fields).params(in_shape) == (0, slopes)
+
+
+@pytest.mark.parametrize("num_parameters, in_shape, words", [
+    (3, (4, 5, 5), "has num_parameters=3 slopes, but its input [1, 4, 5, 5] has 4 channels (dim 1)"),
+    (8, (5,), "has num_parameters=8 slopes, but its input [1, 5] has 5 channels (dim 1)"),
+])
+def test_prelu_refuses_other_slope_counts(num_parameters, in_shape, words):
+    layer = make("prelu", num_parameters=num_parameters)
+    for rule in (layer.output_shape, layer.weight_shapes):
+        with pytest.raises(ShapeError) as err:
+            rule(in_shape)
+        assert words in str(err.value) and f"or {in_shape[0]} (one per channel)" in err.value.fix
+
+
+def test_stochastic_depth_is_the_identity_at_inference():
+    layer = make("stochastic_depth", p=0.2, mode="row")
+    assert layer.output_shape((64, 8, 8)) == (64, 8, 8)
+    assert (layer.params((64, 8, 8)).total, layer.flops((64, 8, 8))) == (0, 0)
+    assert make("stochastic_depth", p=1.0, mode="batch").hyper() == "p=1 batch"
+
+
+@pytest.mark.parametrize("kind, fields, words", [
+    ("hardtanh", dict(min_val=1.0, max_val=-1.0), "max_val must be greater than min_val"),
+    ("hardtanh", dict(min_val=0.5, max_val=0.5), "max_val must be greater than min_val"),  # nn.Hardtanh too
+    ("softplus", dict(beta=0), "beta must not be 0"),
+    ("prelu", dict(num_parameters=0), "greater than 0"),
+    ("stochastic_depth", dict(p=1.5, mode="row"), "less than or equal to 1"),
+    ("stochastic_depth", dict(p=0.5, mode="both"), "'row' or 'batch'"),
+    ("stochastic_depth", dict(p=0.5), "mode"),  # torchvision's p and mode have no defaults
+])
+def test_activation_fields_are_validated(kind, fields, words):
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as err:
+        make(kind, **fields)
+    assert words in str(err.value)
+
+
 # ---- merges ------------------------------------------------------------------------------------------------
 def test_add_needs_equal_shapes_and_prints_both():
     layer = make("add", inputs=("a", "b"))
@@ -91,6 +143,78 @@ def test_add_needs_equal_shapes_and_prints_both():
     with pytest.raises(ShapeError) as err:
         layer.output_shape((64, 8, 8), (128, 4, 4))
     assert "[1, 64, 8, 8], [1, 128, 4, 4] from a, b" in str(err.value)
+
+
+@pytest.mark.parametrize("kind, in_shapes, out_shape, flops", [
+    ("multiply", [(64, 1, 1), (64, 56, 56)], (64, 56, 56), 64 * 56 * 56),     # squeeze-excitation gate
+    ("multiply", [(64, 56, 56), (64, 1, 1)], (64, 56, 56), 64 * 56 * 56),     # either order
+    ("add", [(1, 56, 56), (64, 1, 1)], (64, 56, 56), 64 * 56 * 56),           # both broadcast
+    ("add", [(64, 1, 56), (64, 56, 1)], (64, 56, 56), 64 * 56 * 56),          # one axis each
+    ("add", [(64, 1, 1), (64, 1, 1), (64, 7, 7)], (64, 7, 7), 2 * 64 * 7 * 7),  # (inputs - 1) x output
+    ("multiply", [(1, 1, 1), (8, 4, 4)], (8, 4, 4), 8 * 4 * 4),               # one scalar per sample
+    ("multiply", [(10,), (1,)], (10,), 10),
+    ("add", [(16, 1), (1, 5)], (16, 5), 16 * 5),                               # grows both: [16, 5]
+    ("add", [(4, 1, 1, 1), (4, 3, 5, 5)], (4, 3, 5, 5), 4 * 3 * 5 * 5),       # 3-D
+])
+def test_add_and_multiply_broadcast(kind, in_shapes, out_shape, flops):
+    layer = make(kind, inputs=tuple("abc"[:len(in_shapes)]))
+    assert layer.output_shape(*in_shapes) == out_shape
+    assert layer.flops(*in_shapes) == flops
+    assert layer.macs(*in_shapes) == 0 and layer.params(*in_shapes).total == 0
+
+
+@pytest.mark.parametrize("kind, in_shapes, words", [
+    ("multiply", [(64, 2, 2), (64, 56, 56)],
+     "needs inputs that broadcast (on each axis equal sizes, or 1); got [1, 64, 2, 2], [1, 64, 56, 56] from a, b: "
+     "dim 2 has sizes 2 and 56"),
+    ("add", [(64, 1, 1), (32, 8, 8)], "dim 1 has sizes 64 and 32"),
+    ("add", [(64, 8, 8), (64, 8, 8), (64, 4, 8)], "dim 2 has sizes 8 and 4"),
+    ("multiply", [(64,), (64, 56, 56)],
+     "needs inputs of one rank to broadcast; got [1, 64], [1, 64, 56, 56] from a, b (PyTorch would line the "
+     "batch axis of [1, 64] up with dim 2 of [1, 64, 56, 56], a result that depends on the batch size)"),
+    ("add", [(64, 56, 56), (56,)], "batch axis of [1, 56] up with dim 2 of [1, 64, 56, 56]"),
+])
+def test_add_and_multiply_refuse_what_does_not_broadcast(kind, in_shapes, words):
+    with pytest.raises(ShapeError) as err:
+        make(kind, inputs=tuple("abc"[:len(in_shapes)])).output_shape(*in_shapes)
+    message = str(err.value)
+    assert words in message
+    assert "does not broadcast" not in message and "upsample" not in message.lower()
+
+
+def test_broadcast_errors_suggest_a_fix():
+    with pytest.raises(ShapeError) as err:
+        make("multiply", inputs=("a", "b")).output_shape((64,), (64, 56, 56))
+    assert err.value.fix == ("Give [1, 64] trailing axes of size 1: a reshape to [64, 1, 1] (or keepdims: true, if "
+                             "it is a global pooling's output) makes it [1, 64, 1, 1], which broadcasts.")
+    with pytest.raises(ShapeError) as err:
+        make("multiply", inputs=("a", "b")).output_shape((64, 2, 2), (64, 56, 56))
+    assert "size 1 to repeat one over the other" in err.value.fix
+    assert "keepdims: true gives a per-channel [N, C, 1, 1] gate" in err.value.fix
+    with pytest.raises(ShapeError) as err:
+        make("add", inputs=("a", "b")).output_shape((64, 8, 8), (128, 4, 4))
+    assert err.value.fix.startswith("Match them with a 1x1 convolution")
+
+
+def test_a_broadcast_gate_widens_the_field_but_keeps_the_maps_spacing():
+    from fractions import Fraction as Fr
+
+    from cnncalc.layers.receptive_field import ReceptiveField as RF
+    layer = make("multiply", inputs=("gate", "map"))
+    local = RF((Fr(7), Fr(7)), (Fr(2), Fr(2)), (Fr(3, 2), Fr(3, 2)))    # a [C, 28, 28] map: 7 pixels, 2 apart
+    gate = RF((Fr(61), Fr(61)), (Fr(56), Fr(56)), (Fr(57, 2), Fr(57, 2)))  # its global pool: one position
+    # every output position sees the gate's 61 pixels; neighbouring outputs stay 2 apart, the first at 1.5
+    assert layer.receptive_field((gate, local), (16, 1, 1), (16, 28, 28)) == \
+        RF((Fr(61), Fr(61)), (Fr(2), Fr(2)), (Fr(3, 2), Fr(3, 2)))
+    # [C, 1, W] x [C, H, 1]: each axis is spaced by the input that spans it
+    rows = RF((Fr(3), Fr(9)), (Fr(1), Fr(4)), (Fr(1), Fr(5)))
+    cols = RF((Fr(5), Fr(2)), (Fr(2), Fr(1)), (Fr(2), Fr(3)))
+    assert layer.receptive_field((rows, cols), (4, 6, 1), (4, 1, 6)) == \
+        RF((Fr(5), Fr(9)), (Fr(1), Fr(1)), (Fr(1), Fr(3)))
+    # equal shapes, or only the channels broadcast: the widest path, as for every merge; a lost field stays lost
+    assert layer.receptive_field((local, gate), (16, 28, 28), (16, 28, 28)) == gate
+    assert layer.receptive_field((local, gate), (1, 28, 28), (16, 28, 28)) == gate
+    assert layer.receptive_field((None, local), (16, 1, 1), (16, 28, 28)) is None
 
 
 def test_concat_sums_the_chosen_axis():
