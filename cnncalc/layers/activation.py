@@ -99,11 +99,9 @@ class Softmax(_Elementwise):
         return kernels.activation.softmax(x, self.dim, log=self.type == "log_softmax")
 
 
-class Dropout(LayerBase):
-    type: Literal["dropout", "dropout1d", "dropout2d", "dropout3d"]
-    p: Probability = 0.5
+class IdentityAtInference(LayerBase):
+    """A layer that acts only while training (dropout, stochastic depth): at inference its output is its input."""
 
-    type_aliases = {"spatialdropout1d": "dropout1d", "spatialdropout2d": "dropout2d", "spatialdropout3d": "dropout3d"}
     category = "other"
     shape_rule = "output = input (identity at inference)"
     flops_rule = "0"
@@ -111,11 +109,18 @@ class Dropout(LayerBase):
     def output_shape(self, x: Shape) -> Shape:
         return x
 
-    def hyper(self) -> str:
-        return f"p={self.p:g}"
-
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return x
+
+
+class Dropout(IdentityAtInference):
+    type: Literal["dropout", "dropout1d", "dropout2d", "dropout3d"]
+    p: Probability = 0.5
+
+    type_aliases = {"spatialdropout1d": "dropout1d", "spatialdropout2d": "dropout2d", "spatialdropout3d": "dropout3d"}
+
+    def hyper(self) -> str:
+        return f"p={self.p:g}"
 
 
 class PReLU(_Elementwise):
@@ -221,7 +226,7 @@ class Hardtanh(_Elementwise):
         return kernels.activation.hardtanh(x, self.min_val, self.max_val)
 
 
-class StochasticDepth(LayerBase):
+class StochasticDepth(IdentityAtInference):
     """torchvision.ops.StochasticDepth: drops a residual branch per sample ('row') or per batch ('batch') while
     training, rescaled by 1/(1 - p); at inference it returns its input unchanged."""
 
@@ -229,15 +234,5 @@ class StochasticDepth(LayerBase):
     p: Probability
     mode: Literal["row", "batch"]
 
-    category = "other"
-    shape_rule = "output = input (identity at inference)"
-    flops_rule = "0"
-
-    def output_shape(self, x: Shape) -> Shape:
-        return x
-
     def hyper(self) -> str:
         return f"p={self.p:g} {self.mode}"
-
-    def forward(self, weights: dict[str, Any], x: Any) -> Any:
-        return x
