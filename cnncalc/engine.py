@@ -21,6 +21,7 @@ from cnncalc.analyze import Summary, analyze, last_uses, live_bytes
 from cnncalc.errors import CnnCalcError, WeightsError, shown_text
 from cnncalc.fileio import write_output
 from cnncalc.layers import LayerBase, Weight
+from cnncalc.layers.base import OWN_NAME, state_dict_key
 from cnncalc.units import human_bytes
 from cnncalc.network import NETWORK_INPUT, Network
 
@@ -40,11 +41,16 @@ def check_dtype(dtype: str) -> np.dtype:
 
 def expected_weights(summary: Summary) -> dict[str, Weight]:
     """Every tensor the network holds, by its PyTorch state_dict key."""
-    out = {}
+    out: dict[str, Weight] = {}
+    owners: dict[str, str] = {}
     for row in summary.rows:
         per_sample = tuple(s[1:] for s in row.input_shapes)
         for key, weight in row.layer.weight_shapes(*per_sample).items():
-            out[f"{row.name}.{key}"] = weight
+            name = state_dict_key(row.name, key)
+            if name in out:  # a layer's own-name weight (scale) named as another layer's tensor
+                raise CnnCalcError(f"layers '{owners[name]}' and '{row.name}' both hold a weight named '{name}'",
+                                   fix="Rename one of the layers: PyTorch's state_dict keys must be unique.")
+            out[name], owners[name] = weight, row.name
     return out
 
 
@@ -338,6 +344,8 @@ def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer
     live: dict[str, np.ndarray] = {NETWORK_INPUT: x}
     for index, layer in enumerate(network.layers):
         own = by_layer.get(layer.name, {})
+        if layer.name in weights:  # a weight kept under the layer's own name (OWN_NAME)
+            own = {**own, OWN_NAME: weights[layer.name]}
         start = time.perf_counter()
         try:
             # overflow and invalid values are results here (verify counts the NaN and Inf), not warnings

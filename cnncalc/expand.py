@@ -8,7 +8,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
@@ -20,13 +20,34 @@ from cnncalc.network import NETWORK_INPUT, Network, Origin, is_sample_shape
 
 if TYPE_CHECKING:  # the type of ValidationError.errors()' items; pydantic_core is pydantic's, not ours to import
     from pydantic_core import ErrorDetails
-from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_LAYERS, MAX_NAME, MAX_TITLE
+from cnncalc.limits import MAX_BLOCK_DEPTH, MAX_ERRORS, MAX_INT, MAX_LAYERS, MAX_NAME, MAX_TITLE
 from cnncalc.yamlmarks import Key, Mark, MarkedDict, MarkedList
 
 # dot-separated parts of letters, digits, '_' and '-': a PyTorch module path ('layer1.0.conv1')
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "outputs")
-USE_KEYS = ("block", "name", "repeat", "inputs")  # the rest of a block use are its arguments
+USE_KEYS = ("block", "name", "repeat", "start", "inputs")  # the rest of a block use are its arguments
+INDEX = "index"  # `$index`: the instance number inside a `repeat` (start, start + 1, ...)
+FAILED = "?"     # what a refused layer's name (or a wrong `inputs` entry) refers to: not a valid layer name
+
+
+@dataclass(frozen=True)
+class _Count:
+    """How an entry repeats: `repeat` instances numbered from `start`; `$index` is defined if `repeated`."""
+
+    repeat: int = 1
+    start: int = 0
+    repeated: bool = False
+    numbered: bool = False  # names get `.<index>`: more than one instance, or a `start` that counts
+
+    def names(self, names: dict[str, Any], i: int) -> dict[str, Any]:
+        """What `$...` may name in instance i."""
+        return {**names, INDEX: self.start + i} if self.repeated else names
+
+
+def _has_field(spelled: Any, field_name: str) -> bool:
+    kind = canonical_type(spelled) if isinstance(spelled, str) else None
+    return kind is not None and kind in KINDS and field_name in KINDS[kind].model_fields
 
 
 # ---- expansion --------------------------------------------------------------------------------------------
@@ -56,6 +77,7 @@ class Expander:
         self.global_names: set[str] = {NETWORK_INPUT}
         self.blocks: dict[str, MarkedDict] = {}
         self.block_sizes: dict[str, int] = {}
+        self.failed: set[str] = {FAILED}  # global names of refused layers (see `fail`)
 
     def error(self, message: str, mark: Mark | None = None, fix: str | None = None, layer: str | None = None,
               kind: str | None = None, via: Via | None = None, field_name: str | None = None) -> SpecError:
@@ -155,6 +177,11 @@ class Expander:
                 self.add(self.error(f"block '{shown_text(name)}': argument names must be text; got {shown(odd[0])}",
                                     block["args"].key_mark(odd[0]), "Write e.g. `args: {mid: null, stride: 1}`."))
                 continue
+            if INDEX in (block.get("args") or {}):
+                self.add(self.error(f"block '{shown_text(name)}': `{INDEX}` is not an argument name: `${INDEX}` is "
+                                    "the instance number inside a `repeat`", block["args"].key_mark(INDEX),
+                                    "Rename the argument."))
+                continue
             good[name] = block
         return good
 
@@ -195,40 +222,76 @@ class Expander:
                 continue
             if isinstance(entry.get("name"), str):
                 later_names.discard(entry["name"])
-            if scope.args is not None:
-                try:
-                    entry = substitute(entry, scope.args)
-                except _SubstitutionError as err:
-                    self.add(self.error(str(err), err.mark, err.fix,
-                                        via=scope.via))
-                    continue
-            elif "block" not in entry and _has_reference(entry):
-                self.add(self.error("`$` arguments can only be used inside a block's layers",
-                                    entry.mark, "Move this layer into a block, or write the value.",
-                                    via=scope.via))
+            names = dict(scope.args) if scope.args is not None else {}  # what `$...` may name here
+            # `repeat`, `start` and `type` first: they decide how many instances there are and what they are
+            head = self.substituted(entry, names, scope, ("repeat", "start", "type"))
+            if head is None:
+                self.fail(entry, scope)
                 continue
-            repeat = entry.get("repeat", 1)
-            if type(repeat) is not int or repeat < 1:
+            start_is_count = "block" in head or not _has_field(head.get("type"), "start")  # slice has a `start`
+            repeat, start = head.get("repeat", 1), head.get("start", 0) if start_is_count else 0
+            if type(repeat) is not int or not 1 <= repeat <= MAX_INT:
                 self.add(self.error(f"`repeat` must be a positive integer; got {shown(repeat)}",
-                                    entry.mark_of("repeat"), via=scope.via))
+                                    entry.mark_of("repeat"), via=scope.via, field_name="repeat"))
+                self.fail(entry, scope)
                 continue
-            if "block" in entry:
-                self.expand_block_use(entry, scope, repeat, later_names)
+            if type(start) is not int or not 0 <= start <= MAX_INT:
+                self.add(self.error(f"`start` (the first instance's number) must be a whole number from 0 to "
+                                    f"{MAX_INT:,}; got {shown(start)}", entry.mark_of("start"),
+                                    "Write e.g. `{block: ..., name: features.6, repeat: 3, start: 1}`.",
+                                    via=scope.via, field_name="start"))
+                self.fail(entry, scope)
+                continue
+            counting_start = "start" in entry and start_is_count
+            count = _Count(repeat, start, "repeat" in entry or counting_start, repeat != 1 or counting_start)
+            if "block" in head:
+                self.expand_block_use(head, scope, count, later_names, names)
             else:
-                self.expand_layer(entry, scope, repeat, later_names)
+                self.expand_layer(head, scope, count, later_names, names, start_is_count)
 
-    def instance_names(self, entry: MarkedDict, scope: _Scope, repeat: int, default_stem: str) -> Iterator[str]:
+    def substituted(self, entry: MarkedDict, names: dict[str, Any], scope: _Scope,
+                    keys: tuple[str, ...] | None = None) -> MarkedDict | None:
+        """The entry with `$name` and `${...}` replaced (only `keys`, if given); None after reporting why not."""
+        try:
+            return substitute_entry(entry, names, scope.args is not None, keys)
+        except _SubstitutionError as err:
+            self.add(self.error(str(err), err.mark, err.fix, via=scope.via, field_name=err.field,
+                                layer=scope.prefix + entry["name"] if isinstance(entry.get("name"), str) else None))
+            return None
+
+    def instance_names(self, entry: MarkedDict, scope: _Scope, count: _Count, default_stem: str) -> Iterator[str]:
         name = entry.get("name")
         if name is None:
-            for _ in range(repeat):
+            for _ in range(count.repeat):
                 scope.counters[default_stem] = scope.counters.get(default_stem, 0) + 1
                 yield f"{default_stem}_{scope.counters[default_stem]}"
             return
-        if repeat == 1:
+        if not count.numbered:  # a slice's own `start` field numbers nothing
             yield str(name)
         else:
-            for i in range(repeat):
-                yield f"{name}.{i}"
+            for i in range(count.repeat):
+                yield f"{name}.{count.start + i}"
+
+    def fail(self, entry: Any, scope: _Scope, local: str | None = None, rest: Iterable[str] = ()) -> None:
+        """An entry (or one instance of it, and the `rest` after it) was refused, and said why. A layer that
+        names it in `inputs`, or reads it by default, is refused silently (one mistake, one error), while still
+        being checked for mistakes of its own."""
+        locals_ = ([local] if local is not None else []) + list(rest)
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            locals_.append(entry["name"])
+        marker = FAILED
+        for name in locals_:
+            full = scope.prefix + name
+            if full in self.origins or name in scope.names and scope.names[name] not in self.failed:
+                continue  # a layer of that name was made (this one's name is "used twice")
+            self.global_names.add(full)
+            self.failed.add(full)
+            scope.names.setdefault(name, full)
+            marker = scope.names[name] if scope.names[name] in self.failed else marker
+        scope.previous = marker
+
+    def is_failed(self, inputs: list[str]) -> bool:
+        return any(n in self.failed for n in inputs)
 
     def check_name(self, local: str, scope: _Scope, mark: Mark, kind: str | None) -> str | None:
         if not NAME_PATTERN.fullmatch(local):
@@ -249,9 +312,11 @@ class Expander:
         self.global_names.add(full)
         return full
 
+
     def resolve(self, name: Any, scope: _Scope, mark: Mark, layer: str | None, later: set[str],
                 field: str = "inputs") -> str | None:
-        """The global name a layer's `inputs` entry (or a top-level `outputs` entry) refers to."""
+        """The global name a layer's `inputs` entry (or a top-level `outputs` entry) refers to (it may be a
+        refused layer's: see `fail`)."""
         if name == NETWORK_INPUT:
             return scope.input
         if not isinstance(name, str):
@@ -267,7 +332,8 @@ class Expander:
             fix = "Move this layer after it."
         else:
             why = f"unknown input '{shown_text(str(name))}'"
-            fix = did_you_mean(name, [*scope.names, NETWORK_INPUT]) + \
+            fix = did_you_mean(name, [n for n in scope.names if scope.names[n] not in self.failed] +
+                               [NETWORK_INPUT]) + \
                 "`inputs` names earlier layers" + (" of this block" if scope.args is not None else "") + \
                 f", or `{NETWORK_INPUT}`" + (" (the block's input)." if scope.args is not None else ".")
         self.add(self.error(why, mark, fix, layer=layer, via=scope.via,
@@ -275,6 +341,8 @@ class Expander:
         return None
 
     def resolve_inputs(self, entry: MarkedDict, scope: _Scope, layer: str | None, later: set[str]) -> list[str] | None:
+        """The global names of an entry's inputs; an unresolved one (reported) is FAILED, so that the layer's
+        own fields are still checked; None if `inputs` itself is malformed."""
         if "inputs" not in entry:
             return [scope.previous]
         names = entry["inputs"]
@@ -287,76 +355,86 @@ class Expander:
         marks = entry["inputs"] if isinstance(entry["inputs"], MarkedList) else None
         resolved = [self.resolve(n, scope, marks.mark_of(i) if marks else entry.mark_of("inputs"), layer, later)
                     for i, n in enumerate(names)]
-        found = [n for n in resolved if n is not None]
-        return found if len(found) == len(resolved) else None
+        return [FAILED if n is None else n for n in resolved]
 
-    def expand_layer(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set[str]) -> None:
-        spelled = entry.get("type")
+    def expand_layer(self, raw: MarkedDict, scope: _Scope, count: _Count, later: set[str], names: dict[str, Any],
+                     start_is_count: bool) -> None:
+        spelled = raw.get("type")
         if not isinstance(spelled, str):
             self.add(self.error("a layer needs a `type`" if spelled is None else
                                 f"`type` must be a layer type name; got {shown(spelled)}",
-                                entry.mark_of("type"), "`cnncalc layers` lists the types.",
-                                layer=entry.get("name"), via=scope.via))
-            return
+                                raw.mark_of("type"), "`cnncalc layers` lists the types.",
+                                layer=raw.get("name"), via=scope.via))
+            return self.fail(raw, scope)
         kind = canonical_type(spelled)
         if kind is None:
             rankless = canonical_type(spelled + "2d")  # 'maxpool' most likely means the 2-D kind
             hint = f"Did you mean '{rankless}'? " if rankless else \
                 did_you_mean(spelled.lower(), list(KINDS) + list(TYPE_SPELLINGS))
-            self.add(self.error(f"unknown layer type '{shown_text(str(spelled))}'", entry.mark_of("type"), hint +
+            self.add(self.error(f"unknown layer type '{shown_text(str(spelled))}'", raw.mark_of("type"), hint +
                                 "`cnncalc layers` lists every type.",
-                                layer=entry.get("name"), via=scope.via))
-            return
+                                layer=raw.get("name"), via=scope.via))
+            return self.fail(raw, scope)
         cls = KINDS[kind]
-        fields = {k: v for k, v in entry.items() if k not in ("type", "name", "repeat", "inputs")}
-        field_marks = {k: entry.mark_of(k) for k in entry}
+        own_keys = ("type", "name", "repeat", "inputs") + (("start",) if start_is_count else ())
+        field_marks = {k: raw.mark_of(k) for k in raw}
         for alias, canonical in FIELD_ALIASES.items():
-            if alias in fields and canonical in cls.model_fields and alias not in cls.model_fields:
-                if canonical in fields:
+            if alias in raw and alias not in own_keys and canonical in cls.model_fields and \
+                    alias not in cls.model_fields:
+                if canonical in raw:
                     self.add(self.error(f"both '{shown_text(str(alias))}' and '{canonical}' are given",
-                                        entry.mark_of(alias),
+                                        raw.mark_of(alias),
                                         f"'{shown_text(str(alias))}' is another name for '{canonical}': keep one.",
-                                        layer=entry.get("name"), kind=kind, via=scope.via))
-                    return
-                fields[canonical] = fields.pop(alias)
+                                        layer=raw.get("name"), kind=kind, via=scope.via))
+                    return self.fail(raw, scope)
                 field_marks[canonical] = field_marks[alias]
-        activation = None  # the canonical type of an `activation:` written on the layer
-        if "activation" in fields and "activation" not in cls.model_fields:
-            given = fields.pop("activation")
-            activation = canonical_type(given) if isinstance(given, str) and given != "linear" else None
-            if given not in (None, "linear") and (activation is None or activation not in KINDS
-                                                  or KINDS[activation].category != "activation"):
-                activations = [k for k, c in KINDS.items() if c.category == "activation"]
-                self.add(self.error(f"unknown activation {shown(given)}", entry.mark_of("activation"),
-                                    did_you_mean(str(given), activations) +
-                                    f"Activations: {', '.join(activations)}.",
-                                    layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
-                                    kind=kind, via=scope.via, field_name="activation"))
-                return
-        for i, local in enumerate(self.instance_names(entry, scope, repeat, kind)):
+        instances = self.instance_names(raw, scope, count, kind)
+        for i, local in enumerate(instances):
+            entry = self.substituted(raw, count.names(names, i), scope)
+            if entry is None:
+                return self.fail(raw, scope, local, instances)
+            fields = {k: v for k, v in entry.items() if k not in own_keys}
+            for alias, canonical in FIELD_ALIASES.items():
+                if alias in fields and canonical in cls.model_fields and alias not in cls.model_fields:
+                    fields[canonical] = fields.pop(alias)
+            activation = None  # the canonical type of an `activation:` written on the layer
+            if "activation" in fields and "activation" not in cls.model_fields:
+                given = fields.pop("activation")
+                activation = canonical_type(given) if isinstance(given, str) and given != "linear" else None
+                if given not in (None, "linear") and (activation is None or activation not in KINDS
+                                                      or KINDS[activation].category != "activation"):
+                    activations = [k for k, c in KINDS.items() if c.category == "activation"]
+                    self.add(self.error(f"unknown activation {shown(given)}", entry.mark_of("activation"),
+                                        did_you_mean(str(given), activations) +
+                                        f"Activations: {', '.join(activations)}.",
+                                        layer=entry.get("name") if isinstance(entry.get("name"), str) else None,
+                                        kind=kind, via=scope.via, field_name="activation"))
+                    return self.fail(raw, scope, local, instances)
             full = self.check_name(local, scope, entry.mark_of("name"), kind)
             inputs = self.resolve_inputs(entry, scope, full, later) if i == 0 else [scope.previous]
-            if full is None or inputs is None:
-                return
             origin = Origin(entry.mark, field_marks, scope.via)
-            if not self.add_layer(cls, kind, full, inputs, fields, origin):
-                return
+            if inputs is None or full is None or not self.add_layer(cls, kind, full, inputs, fields, origin):
+                if inputs is not None and full is None:  # still check its fields
+                    self.add_layer(cls, kind, scope.prefix + local, inputs, fields, origin, keep=False)
+                return self.fail(raw, scope, local if full is not None else None, instances)
             scope.names[local] = full
-            if repeat > 1 and i == repeat - 1 and "name" in entry:
+            if local != entry.get("name") and i == count.repeat - 1 and "name" in entry:
                 scope.names[entry["name"]] = full  # the repeated name means its last instance
             scope.previous = full
             if activation is not None:
                 act_local = f"{local}_{activation}"
                 act_full = self.check_name(act_local, scope, entry.mark_of("activation"), activation)
-                if act_full is None:
-                    return
-                self.add_layer(KINDS[activation], activation, act_full, [full], {},
-                               Origin(entry.mark_of("activation"), {}, scope.via))
+                if act_full is None or not self.add_layer(KINDS[activation], activation, act_full, [full], {},
+                                                          Origin(entry.mark_of("activation"), {}, scope.via)):
+                    return self.fail(raw, scope, act_local if act_full is not None else None, instances)
                 scope.names[act_local] = act_full
                 scope.previous = act_full
+        return None
 
     def add_layer(self, cls: type[LayerBase], kind: str, name: str, inputs: list[str], fields: dict[Key, Any],
-                  origin: Origin) -> bool:
+                  origin: Origin, keep: bool = True) -> bool:
+        """Validate and add one layer; False if refused. A layer reading a refused one is checked (its own
+        mistakes are reported) but not added, silently."""
         lo, hi = cls.arity
         if not lo <= len(inputs) <= (hi or len(inputs)):
             wanted = f"at least {lo}" if hi is None else (str(lo) if lo == hi else f"{lo} or {hi}")
@@ -371,67 +449,76 @@ class Expander:
         except ValidationError as err:
             self.add(*validation_errors(err, cls, kind, name, fields, origin, self.file))
             return False
+        if self.is_failed(inputs) or not keep:
+            return False
         self.layers.append(layer)
         self.origins[name] = origin
         return True
 
-    def expand_block_use(self, entry: MarkedDict, scope: _Scope, repeat: int, later: set[str]) -> None:
-        block_name = entry["block"]
-        if not isinstance(block_name, str):
-            self.add(self.error(f"`block` must be a block's name; got {shown(block_name)}",
-                                entry.mark_of("block"), f"Blocks defined: {', '.join(self.blocks) or 'none'}.",
-                                via=scope.via))
-            return
-        if block_name not in self.blocks:
-            self.add(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
-                                did_you_mean(block_name, self.blocks) +
-                                f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
-            return
-        if scope.depth >= MAX_BLOCK_DEPTH:
-            self.add(self.error(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
-                                entry.mark, "A block must not use itself.", via=scope.via))
-            return
-        block = self.blocks[block_name]
-        declared = block.get("args") or {}
-        args = {k: v for k, v in entry.items() if k not in USE_KEYS}
-        unknown = [k for k in args if k not in declared]
-        missing = [k for k, v in declared.items() if v is None and k not in args]
-        for k in unknown:
-            self.add(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'",
-                                entry.mark_of(k),
-                                did_you_mean(k, declared) +
-                                f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
-        for k in missing:
-            self.add(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'",
-                                entry.mark,
-                                f"Add `{k}: ...` to this use.", via=scope.via))
-        if unknown or missing:
-            return
-        values = {**declared, **args}
-        first_input = self.resolve_inputs(entry, scope, entry.get("name"), later)
-        if first_input is None:
-            return
-        if len(first_input) != 1:
-            self.add(self.error("a block takes one input", entry.mark_of("inputs"), via=scope.via))
-            return
-        use_line = entry.mark[0]
-        for i, local in enumerate(self.instance_names(entry, scope, repeat, block_name)):
+    def expand_block_use(self, raw: MarkedDict, scope: _Scope, count: _Count, later: set[str],
+                         names: dict[str, Any]) -> None:
+        first_input: list[str] | None = None
+        use_line = raw.mark[0]
+        instances = self.instance_names(raw, scope, count, str(raw["block"]))
+        for i, local in enumerate(instances):
+            entry = self.substituted(raw, count.names(names, i), scope)
+            if entry is None:
+                return self.fail(raw, scope, local, instances)
+            block_name = entry["block"]
+            if not isinstance(block_name, str):
+                self.add(self.error(f"`block` must be a block's name; got {shown(block_name)}",
+                                    entry.mark_of("block"), f"Blocks defined: {', '.join(self.blocks) or 'none'}.",
+                                    via=scope.via))
+                return self.fail(raw, scope)
+            if block_name not in self.blocks:
+                self.add(self.error(f"unknown block '{shown_text(str(block_name))}'", entry.mark_of("block"),
+                                    did_you_mean(block_name, self.blocks) +
+                                    f"Blocks defined: {', '.join(self.blocks) or 'none'}.", via=scope.via))
+                return self.fail(raw, scope)
+            if scope.depth >= MAX_BLOCK_DEPTH:
+                self.add(self.error(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
+                                    entry.mark, "A block must not use itself.", via=scope.via))
+                return self.fail(raw, scope)
+            block = self.blocks[block_name]
+            declared = block.get("args") or {}
+            args = {k: v for k, v in entry.items() if k not in USE_KEYS}
+            unknown = [k for k in args if k not in declared]
+            missing = [k for k, v in declared.items() if v is None and k not in args]
+            for k in unknown:
+                self.add(self.error(f"block '{shown_text(str(block_name))}' has no argument '{shown_text(str(k))}'",
+                                    entry.mark_of(k),
+                                    did_you_mean(k, declared) +
+                                    f"Its arguments: {', '.join(declared) or 'none'}.", via=scope.via))
+            for k in missing:
+                self.add(self.error(f"block '{shown_text(str(block_name))}' needs argument '{shown_text(str(k))}'",
+                                    entry.mark,
+                                    f"Add `{k}: ...` to this use.", via=scope.via))
+            if unknown or missing:
+                return self.fail(raw, scope)
+            if first_input is None:
+                first_input = self.resolve_inputs(entry, scope, entry.get("name"), later)
+                if first_input is None:
+                    return self.fail(raw, scope)
+                if len(first_input) != 1:
+                    self.add(self.error("a block takes one input", entry.mark_of("inputs"), via=scope.via))
+                    return self.fail(raw, scope)
             if not NAME_PATTERN.fullmatch(local) or scope.prefix + local in self.global_names or \
                     len(scope.prefix + local) > MAX_NAME:
                 self.check_name(local, scope, entry.mark_of("name"), None)
-                return
-            inner = _Scope(prefix=f"{scope.prefix}{local}.", input=first_input[0] if i == 0 else scope.previous,
-                           previous=first_input[0] if i == 0 else scope.previous, args=values,
-                           via=BlockUse(str(block_name), use_line),
-                           depth=scope.depth + 1)
-            count = len(self.layers)
+                return self.fail(raw, scope, None, instances)
+            source = first_input[0] if i == 0 else scope.previous
+            inner = _Scope(prefix=f"{scope.prefix}{local}.", input=source, previous=source,
+                           args=count.names({str(k): v for k, v in {**declared, **args}.items()}, i),
+                           via=BlockUse(str(block_name), use_line), depth=scope.depth + 1)
+            errors = len(self.errors)
             self.expand(block["layers"], inner)
-            if len(self.layers) == count:
-                return
+            if len(self.errors) > errors:  # the other instances would repeat these errors: refuse them silently
+                return self.fail(raw, scope, local, instances)
             scope.names[local] = inner.previous
-            if repeat > 1 and i == repeat - 1 and "name" in entry:
+            if local != entry.get("name") and i == count.repeat - 1 and "name" in entry:
                 scope.names[entry["name"]] = inner.previous
             scope.previous = inner.previous
+        return None
 
 
 def validation_errors(err: ValidationError, cls: type[LayerBase], kind: str, name: str, fields: Mapping[Any, Any],
@@ -494,54 +581,73 @@ def _reads_as_number(text: str) -> bool:
 # ---- block arguments ---------------------------------------------------------------------------------------
 
 DECLARE_IT = "Declare it under the block's `args`."
-CHECK_EXPRESSION = "An expression uses + - * / // % ( ) min() max() over integers and the block's arguments."
+CHECK_EXPRESSION = ("An expression uses + - * / // % ( ) min() max() over numbers (a real number such as 0.1 "
+                    "makes the result real) and the block's arguments (and `index` inside a `repeat`).")
+INDEX_FIX = ("Add `repeat:` (and `start:`) to this layer or block use, or pass the number to the block as an "
+             "argument.")
 
 
 class _SubstitutionError(ValueError):
-    def __init__(self, message: str, mark: Mark, fix: str):
+    def __init__(self, message: str, mark: Mark, fix: str, field: str | None = None):
         super().__init__(message)
-        self.mark, self.fix = mark, fix
+        self.mark, self.fix, self.field = mark, fix, field
 
 
 _REFERENCE = re.compile(r"^\$([A-Za-z_]\w*)$")
 _EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.S)
 
 
-def _has_reference(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.startswith("$")
-    if isinstance(value, dict):
-        return any(_has_reference(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
-    return False
+def substitute_entry(entry: MarkedDict, args: dict[str, Any], in_block: bool = True,
+                     keys: tuple[str, ...] | None = None) -> MarkedDict:
+    """`substitute` on a layer or block use (only on `keys`, if given); an error names the field."""
+    out = {}
+    for key, value in entry.items():
+        try:
+            out[key] = substitute(value, args, entry.mark_of(key), in_block) if keys is None or key in keys \
+                else value
+        except _SubstitutionError as err:
+            err.field = err.field or (key if isinstance(key, str) else None)
+            raise
+    return entry.derived(out)
 
 
-def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0)) -> Any:
-    """Replace `$name` by the argument's value and `${expr}` by the integer it evaluates to."""
+def _not_defined(name: str, args: Mapping[str, Any], in_block: bool) -> tuple[str, str]:
+    """The message and fix for a `$name` that means nothing here."""
+    if name == INDEX:
+        return f"`${INDEX}` is only defined inside a repeat", INDEX_FIX
+    if not in_block:
+        return ("`$` arguments can only be used inside a block's layers",
+                "Move this layer into a block, or write the value.")
+    return (f"'${shown_text(name)}' is not an argument of this block (arguments: {', '.join(args) or 'none'})",
+            DECLARE_IT)
+
+
+def substitute(value: Any, args: dict[str, Any], mark: Mark = (0, 0), in_block: bool = True) -> Any:
+    """Replace `$name` by the argument's value and `${expr}` by the number it evaluates to (`args` holds the
+    block's arguments, and `index` inside a repeat)."""
     if isinstance(value, MarkedDict):
-        return value.derived({k: substitute(v, args, value.mark_of(k)) for k, v in value.items()})
+        return value.derived({k: substitute(v, args, value.mark_of(k), in_block) for k, v in value.items()})
     if isinstance(value, MarkedList):
-        out = MarkedList(substitute(v, args, value.mark_of(i)) for i, v in enumerate(value))
+        out = MarkedList(substitute(v, args, value.mark_of(i), in_block) for i, v in enumerate(value))
         out.mark, out.item_marks = value.mark, getattr(value, "item_marks", [])
         return out
     if isinstance(value, str) and value.startswith("$"):
         reference = _REFERENCE.match(value)
         if reference:
             if reference.group(1) not in args:
-                raise _SubstitutionError(f"'{shown_text(str(value))}' is not an argument of this block "
-                                         f"(arguments: {', '.join(args) or 'none'})", mark, DECLARE_IT)
+                message, fix = _not_defined(reference.group(1), args, in_block)
+                raise _SubstitutionError(message, mark, fix)
             return args[reference.group(1)]
         expression = _EXPRESSION.match(value)
         if expression:
             try:
                 return evaluate(expression.group(1), args)
             except UnknownArgument as err:
-                raise _SubstitutionError(str(err), mark, DECLARE_IT) from None
+                message, fix = _not_defined(err.name, args, in_block)
+                raise _SubstitutionError(message if err.name == INDEX or not in_block else str(err), mark,
+                                         fix) from None
             except ValueError as err:
                 raise _SubstitutionError(str(err), mark, CHECK_EXPRESSION) from None
         raise _SubstitutionError(f"cannot read '{shown_text(str(value))}': write `$name` or `${{expression}}`", mark,
                                  CHECK_EXPRESSION)
     return value
-
-

@@ -61,7 +61,7 @@ def params_line(row: Row) -> str | None:
         dims = [str(d) for d in shape]
         return f"{dims[0]} * ({' * '.join(dims[1:])})" if len(dims) > 2 else " * ".join(dims)
 
-    text = "params = " + " + ".join(f"{term(w.shape)} [{key}]" for key, w in weights.items())
+    text = "params = " + " + ".join(f"{term(w.shape)} [{key or row.name}]" for key, w in weights.items())
     text += f" = {row.params.total:,}"
     if row.params.non_trainable:
         text += f"  ({row.params.trainable:,} trainable, {row.params.non_trainable:,} non-trainable)"

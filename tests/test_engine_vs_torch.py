@@ -22,7 +22,7 @@ def perturb_norms(weights: dict[str, np.ndarray], seed: int) -> None:
     that differ per channel so the comparison means something."""
     rng = np.random.default_rng(seed + 7)
     for key, value in weights.items():
-        leaf = key.rsplit(".", 1)[1]
+        leaf = key.rsplit(".", 1)[-1]  # a bare parameter's key is its layer's name (scale), perhaps undotted
         if leaf == "running_var" or (leaf == "weight" and value.ndim <= 1 and value.size
                                      and np.all(value == value.flat[0])):
             value[...] = rng.uniform(0.5, 1.5, value.shape)
@@ -76,6 +76,23 @@ CASES = {
     "conv3d": ("[2, 6, 9, 8]", """
   - {type: conv3d, out_channels: 4, kernel_size: [3, 3, 1], stride: [1, 2, 2], padding: [1, 1, 0]}
   - {type: conv3d, out_channels: 4, kernel_size: 2, padding: same, groups: 2}"""),
+    # nn.ConvNd's padding_mode (symmetric: PyTorch pads; asymmetric or 'same' at stride 2: F.pad in that mode first)
+    # and F.pad in every mode, 1-D to 3-D (negative constant amounts crop)
+    "padding_modes": ("[3, 7, 6]", """
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 2, padding_mode: reflect}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: [[0, 2], [1, 3]], padding_mode: circular, groups: 2}
+  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: same, padding_mode: replicate}
+  - {type: conv2d, out_channels: 4, kernel_size: 4, padding: same, padding_mode: reflect, groups: 4}
+  - {type: pad, padding: [[1, 2], 3], mode: reflect}
+  - {type: pad, padding: [[0, 5], [6, 1]], mode: circular}
+  - {type: pad, padding: 4, mode: replicate}
+  - {type: pad, padding: [[-2, 1], [3, -4]], value: 0.5}
+  - {type: flatten, start_dim: 2, name: line}
+  - {type: conv1d, out_channels: 3, kernel_size: 5, padding: 3, padding_mode: circular}
+  - {type: pad, padding: [[5, 3]], mode: reflect}
+  - {type: reshape, shape: [3, 5, 6, -1]}
+  - {type: conv3d, out_channels: 2, kernel_size: 2, padding: [1, 0, 1], padding_mode: replicate}
+  - {type: pad, padding: [1, [0, 2], [2, 0]], mode: reflect}"""),
     "conv_transpose": ("[6, 5, 7]", """
   - {type: conv_transpose2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1, output_padding: 1}
   - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 3, dilation: 2, groups: 2, output_padding: 1}
@@ -121,6 +138,23 @@ CASES = {
   - {type: linear, out_features: 4}
   - {type: flatten}
   - {type: linear, out_features: 6, bias: false}"""),
+    "layernorm2d_scale": ("[8, 6, 5]", """
+  # a ConvNeXt block (depthwise 7x7, layernorm2d, 1x1 up, gelu, 1x1 down, layer scale, residual), its layer
+  # scale a bare parameter of `features` (state_dict key features.layer_scale); then scales of fewer axes and
+  # layernorm2d of other ranks and fields
+  - {type: conv2d, name: features.0, out_channels: 8, kernel_size: 7, padding: 3, groups: 8}
+  - {type: layernorm2d, name: features.1, eps: 1.0e-6}
+  - {type: conv2d, name: features.2, out_channels: 32, kernel_size: 1}
+  - {type: gelu}
+  - {type: conv2d, name: features.3, out_channels: 8, kernel_size: 1}
+  - {type: scale, name: features.layer_scale, shape: [8, 1, 1], init: 0.5}
+  - {type: add, inputs: [features.layer_scale, input]}
+  - {type: scale, shape: [5], init: -2.0}
+  - {type: layernorm2d, elementwise_affine: false}
+  - {type: layernorm2d, normalized_shape: 8, bias: false}
+  - {type: flatten, start_dim: 2}
+  - {type: layernorm2d}
+  - {type: scale, shape: [8, 30], init: 1.5}"""),
     "norms": ("[8, 6, 5]", """
   - {type: batchnorm2d}
   - {type: batchnorm, affine: false}
@@ -258,7 +292,8 @@ def test_each_family_matches_pytorch(case):
     three_way(case_network(case))
 
 
-@pytest.mark.parametrize("case", ["conv2d", "conv_transpose", "avgpool", "norms", "reshaping", "activations"])
+@pytest.mark.parametrize("case", ["conv2d", "conv_transpose", "avgpool", "norms", "reshaping", "activations",
+                                  "layernorm2d_scale"])
 def test_float64_matches_pytorch_tightly(case):
     three_way(case_network(case), dtype="float64", batch=1)
 

@@ -295,9 +295,11 @@ def test_a_stride_of_a_billion_is_fast_and_its_warnings_say_what_is_lost(spec_fi
     "{type: conv2d, name: p, out_channels: 2, kernel_size: 3, stride: 1000000000, padding: same}",
     "{type: conv2d, name: p, out_channels: 2, kernel_size: 3, padding: 1000000000}",
     "{type: zeropad2d, name: p, padding: 1000000000}",
+    "{type: pad, name: p, padding: [1000000000, [0, 1000000000]], mode: replicate}",
+    "{type: conv2d, name: p, out_channels: 2, kernel_size: 3, padding: 64, padding_mode: circular}",
     "{type: upsample, name: p, size: 1000000000000}",
     "{type: adaptive_maxpool2d, name: p, output_size: [1000000000000, 1]}",
-], ids=["maxpool-ceil", "avgpool-ceil", "conv-transpose", "same", "huge-padding", "zeropad", "upsample-size",
+], ids=["maxpool-ceil", "avgpool-ceil", "conv-transpose", "same", "huge-padding", "zeropad", "pad-replicate", "conv-circular", "upsample-size",
         "adaptive-maxpool"])
 def test_huge_field_values_cost_nothing_to_summarize_and_explain(spec_file, body):
     path = spec_file(net(body, input="[3, 64, 64]"))

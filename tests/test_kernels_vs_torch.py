@@ -109,6 +109,57 @@ def test_conv(case, dtype):
     check(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("spatial, kernel, stride, padding, groups", [
+    ((9,), 3, 2, [(2, 2)], 1),
+    ((5, 6), 3, 1, [(4, 4), (1, 5)], 2),        # reflect up to size - 1; circular up to the size
+    ((5, 6), (2, 3), 2, "same", 4),             # TensorFlow's 'same' at stride 2, depthwise
+    ((3, 4, 5), 2, 1, [(1, 0), (0, 2), (2, 2)], 1),
+])
+def test_conv_padding_modes(dtype, mode, spatial, kernel, stride, padding, groups):
+    """nn.ConvNd(padding_mode=...) pads with F.pad in that mode, then convolves unpadded."""
+    from cnncalc.kernels.layout import explicit_pads
+    rank = len(spatial)
+    kernel, stride = tup(kernel, rank), tup(stride, rank)
+    pads = explicit_pads(padding, spatial, kernel, stride, (1,) * rank)
+    if mode == "reflect":
+        pads = [(min(b, n - 1), min(a, n - 1)) for n, (b, a) in zip(spatial, pads)]
+        padding = pads
+    rng = np.random.default_rng(seed_of((mode, spatial, padding)))
+    x = rand(rng, (2, 4, *spatial), dtype)
+    w = rand(rng, (4, 4 // groups, *kernel), dtype)
+    b = rand(rng, (4,), dtype)
+    got = conv(x, w, b, stride, padding, (1,) * rank, groups, mode)
+    want = CONV[rank](F.pad(t(x), torch_pad(pads), mode=mode), t(w), t(b), stride, 0, 1, groups)
+    check(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pads, mode, value", [
+    ([(3, 0)], "reflect", 0.0), ([(0, 4)], "circular", 0.0), ([(7, 2)], "replicate", 0.0),
+    ([(1, 2), (3, 0)], "reflect", 0.0), ([(4, 4), (5, 1)], "circular", 0.0), ([(2, 1), (0, 3)], "replicate", 0.0),
+    ([(1, 1), (2, 0), (0, 3)], "reflect", 0.0), ([(1, 2), (2, 1), (4, 0)], "circular", 0.0),
+    ([(-1, 2), (3, -4)], "constant", 1.5), ([(2, -4)], "constant", -2.0), ([(1, 1), (0, 0), (-2, 3)], "constant", 0.0),
+])
+def test_pad_kernel(dtype, pads, mode, value):
+    from cnncalc.kernels.reshape import pad
+    x = rand(np.random.default_rng(seed_of(pads)), (2, 3, *(4, 5, 6)[:len(pads)]), dtype)
+    want = F.pad(t(x), torch_pad(pads), mode=mode, value=value) if mode == "constant" else \
+        F.pad(t(x), torch_pad(pads), mode=mode)
+    check(pad(x, pads, mode, value), want, dtype)
+
+
+@pytest.mark.parametrize("pads, mode, words", [
+    ([(4, 0)], "reflect", "smaller than the axis's size 4"), ([(0, 5)], "circular", "more than once"),
+    ([(-1, 1)], "replicate", "cannot be negative"), ([(2, -7)], "constant", "crops more than there is"),
+])
+def test_pad_kernel_refuses_what_f_pad_refuses(pads, mode, words):
+    from cnncalc.kernels.reshape import pad
+    with pytest.raises(ValueError, match=words):
+        pad(np.zeros((1, 1, 4), np.float32), pads, mode)
+
+
 def test_conv_chunked(monkeypatch):
     """Tiny chunk budgets force many im2col blocks: whole images, then rows within an image."""
     rng = np.random.default_rng(1)

@@ -132,6 +132,28 @@ def test_reshape_inferring_from_the_wrong_total_is_caught(spec_file, monkeypatch
     assert_caught(out, "r", "reshape", (1, 4, 6), (1, 4, 3))
 
 
+def test_pad_counting_each_side_once_is_caught(spec_file, monkeypatch):
+    def wrong(self, x):
+        return (x[0], *(n + max(b, a) for n, (b, a) in zip(x[1:], self.pairs(x))))  # one side only
+    monkeypatch.setattr(reshape.Pad, "output_shape", wrong)
+    out = verify(spec_file, "  - {type: pad, name: p, padding: [[1, 2], 3], mode: reflect}\n", "[2, 4, 5]")
+    assert_caught(out, "p", "pad", (1, 2, 7, 11), (1, 2, 6, 8))  # 4 + 1 + 2, 5 + 3 + 3
+
+
+def test_conv_padding_mode_dropped_is_caught_by_its_values(monkeypatch):
+    """padding_mode changes no shape: what shows the engine pads in that mode is its values, PyTorch's
+    (tests/test_engine_vs_torch.py 'padding_modes'); here, that they differ from zero padding's."""
+    from cnncalc.kernels.conv import conv
+    x = np.arange(1, 2 * 3 * 4 * 5 + 1, dtype=np.float32).reshape(2, 3, 4, 5)
+    w = np.ones((2, 3, 3, 3), np.float32)
+    ys = {mode: conv(x, w, None, (1, 1), [(1, 1), (2, 0)], (1, 1), 1, mode)
+          for mode in ("zeros", "reflect", "replicate", "circular")}
+    assert {y.shape for y in ys.values()} == {(2, 2, 4, 5)}
+    assert all(not np.allclose(ys["zeros"], ys[m]) for m in ("reflect", "replicate", "circular"))
+    # interior windows see no padding: the same in every mode
+    assert all(np.allclose(ys["zeros"][..., 1:-1, 2:], ys[m][..., 1:-1, 2:]) for m in ys)
+
+
 def test_concat_along_the_wrong_axis_is_caught(spec_file, monkeypatch):
     def wrong(self, *xs):
         return (xs[0][0], sum(x[1] for x in xs), *xs[0][2:])  # the axis after `dim`

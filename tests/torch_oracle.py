@@ -49,20 +49,21 @@ def _conv(layer, in_shape) -> nn.Module:
         torch_padding = None
     module = cls(in_shape[0], layer.out_channels, kernel, stride=stride,
                  padding=0 if torch_padding is None else torch_padding, dilation=dilation, groups=layer.groups,
-                 bias=layer.bias)
-    if torch_padding is None:  # asymmetric pairs, or TensorFlow 'same' at stride > 1: pad first
-        module.forward = _padded_forward(module.forward, padding, kernel, stride, dilation, 0.0)
+                 bias=layer.bias, padding_mode=layer.padding_mode)
+    if torch_padding is None:  # asymmetric pairs, or TensorFlow 'same' at stride > 1: pad first, in the same mode
+        mode = "constant" if layer.padding_mode == "zeros" else layer.padding_mode
+        module.forward = _padded_forward(module.forward, padding, kernel, stride, dilation, 0.0, mode)
     return module
 
 
-def _padded_forward(forward, padding, kernel, stride, dilation, value):
+def _padded_forward(forward, padding, kernel, stride, dilation, value, mode="constant"):
     def run(x):
         spatial = x.shape[2:]
         if padding == "same":
             pairs = [_tf_same(n, k, s, d) for n, k, s, d in zip(spatial, kernel, stride, dilation)]
         else:
             pairs = [tuple(p) for p in padding]
-        return forward(F.pad(x, _f_pad(pairs), value=value))
+        return forward(F.pad(x, _f_pad(pairs), mode=mode, value=value))
     return run
 
 
@@ -127,13 +128,52 @@ def _centre_crop(x, target):
     return x[tuple(index)]
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision.models.convnext.LayerNorm2d's forward (torchvision is not installed here): an nn.LayerNorm
+    over the channels, so its state_dict keys are `<name>.weight`, `<name>.bias`. torchvision permutes
+    (0, 2, 3, 1) and back, [N, C, H, W] only; this moves the channel axis last and back, the same permutation
+    for 4-D and its like for [N, C, L] and [N, C, D, H, W]. Fewer than 3 axes: refused, as torchvision's
+    permute does."""
+
+    def forward(self, x):
+        if x.dim() < 3:
+            raise RuntimeError(f"LayerNorm2d takes [N, C, *spatial]; got {list(x.shape)}")
+        x = torch.movedim(x, 1, -1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return torch.movedim(x, -1, 1)
+
+
+def scale_parameter(layer) -> nn.Parameter:
+    """ConvNeXt's layer scale: nn.Parameter(torch.ones(shape) * init), a bare parameter of the block."""
+    return nn.Parameter(torch.ones(tuple(layer.shape)) * layer.init)
+
+
+# kinds whose one weight is a bare parameter named as the layer, multiplying its input (not a submodule)
+BARE_PARAMETER = {"scale": scale_parameter}
+
+
+def _pad(layer, t):
+    """F.pad over the spatial axes of [N, C, *spatial], the per-axis entries (first axis first) reversed into F.pad's
+    last-axis-first order. By design, not PyTorch's: F.pad also pads a batch without spatial axes (or with
+    more entries than spatial axes, the channels), which a `pad` layer is not; those are refused here."""
+    axes = t.dim() - 2
+    entries = [layer.padding] * axes if isinstance(layer.padding, int) else list(layer.padding)
+    if not 1 <= axes <= 3 or len(entries) != axes:
+        raise ValueError(f"pad takes [N, C, *spatial] with one entry per spatial axis; got {list(t.shape)} "
+                         f"and padding {layer.padding}")
+    pairs = [(e, e) if isinstance(e, int) else tuple(e) for e in entries]
+    if layer.mode == "constant":
+        return F.pad(t, _f_pad(pairs), value=layer.value)
+    return F.pad(t, _f_pad(pairs), mode=layer.mode)
+
+
 def build_module(layer, in_shapes) -> nn.Module:
     kind, x = layer.type, in_shapes[0]
     rank = int(kind[-2]) if kind[-1] == "d" and kind[-2].isdigit() else None
     if kind.startswith("conv_transpose"):
         cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[rank]
         return cls(x[0], layer.out_channels, layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
-                   layer.groups, layer.bias, layer.dilation)
+                   layer.groups, layer.bias, layer.dilation, padding_mode=layer.padding_mode)
     if kind.startswith("conv"):
         return _conv(layer, x)
     if kind[:7] in ("maxpool", "avgpool", "minpool"):
@@ -157,6 +197,12 @@ def build_module(layer, in_shapes) -> nn.Module:
     if kind == "layernorm":
         shape = x if layer.normalized_shape is None else _axes(layer.normalized_shape, 1)
         return nn.LayerNorm(tuple(shape), eps=layer.eps, elementwise_affine=layer.elementwise_affine, bias=layer.bias)
+    if kind == "layernorm2d":
+        channels = x[0] if layer.normalized_shape is None else layer.normalized_shape
+        return LayerNorm2d(channels, eps=layer.eps, elementwise_affine=layer.elementwise_affine, bias=layer.bias)
+    if kind == "scale":  # the reference alone (torch_outcome); TorchTwin keeps the parameter on the parent
+        parameter = scale_parameter(layer)
+        return _Fn(lambda t: t * parameter)
     if kind == "groupnorm":
         return nn.GroupNorm(layer.num_groups, x[0], eps=layer.eps, affine=layer.affine)
     if kind.startswith("instancenorm"):
@@ -198,6 +244,8 @@ def build_module(layer, in_shapes) -> nn.Module:
     if kind == "zeropad2d":
         (top, bottom), (left, right) = layer.padding
         return nn.ZeroPad2d((left, right, top, bottom))
+    if kind == "pad":
+        return _Fn(lambda t: _pad(layer, t))
     if kind == "crop":
         if len(in_shapes) == 2:
             return _Fn(_centre_crop)
@@ -246,12 +294,19 @@ class TorchTwin(nn.Module):
                 if not hasattr(parent, part):
                     parent.add_module(part, nn.Module())
                 parent = getattr(parent, part)
-            parent.add_module(leaf, build_module(layer, per_sample_inputs[layer.name]))
+            if layer.type in BARE_PARAMETER:
+                parent.register_parameter(leaf, BARE_PARAMETER[layer.type](layer))
+            else:
+                parent.add_module(leaf, build_module(layer, per_sample_inputs[layer.name]))
 
     def forward(self, x, observe=None):
         live = {NETWORK_INPUT: x}
         for layer in self.network.layers:
-            y = self.get_submodule(layer.name)(*(live[n] for n in layer.inputs))
+            ins = [live[n] for n in layer.inputs]
+            if layer.type in BARE_PARAMETER:  # x * self.layer_scale, as ConvNeXt's block
+                y = ins[0] * self.get_parameter(layer.name)
+            else:
+                y = self.get_submodule(layer.name)(*ins)
             live[layer.name] = y
             if observe is not None:
                 observe(layer, y)

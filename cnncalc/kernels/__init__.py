@@ -1,5 +1,5 @@
 """The witness: NumPy kernels for every layer kind, one module per family (conv, pool, linear, norm,
-activation, merge, reshape, rearrange, resample; layout holds the shared memory-layout helpers).
+activation, merge, reshape, rearrange, resample, scale; layout holds the shared memory-layout helpers).
 
 Kernels depend on NumPy alone and never on a layer's shape rule: each output size is read off the arrays.
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-FAMILIES = ("activation", "conv", "layout", "linear", "merge", "norm", "pool", "rearrange", "reshape", "resample")
+FAMILIES = ("activation", "conv", "layout", "linear", "merge", "norm", "pool", "rearrange", "reshape", "resample",
+            "scale")
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -23,11 +23,12 @@ Arithmetic stays in the input's dtype (float32 in, float32 out).
 from __future__ import annotations
 
 from math import gcd, prod
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnncalc.kernels.reshape import PadMode, pad
 from cnncalc.kernels.layout import (CACHE_BYTES, CHUNK_BYTES, FloatArray, Padding, block_starts, blocks,
                                     channels_first, channels_last, explicit_pads, is_channels_last, largest_block,
                                     pad_spatial, units, view, window_counts, windows)
@@ -45,15 +46,25 @@ def gemm_budget(row_bytes: int) -> int:
 
 # ---- convolution ----------------------------------------------------------------------------------------------
 def conv(x: FloatArray, weight: FloatArray, bias: FloatArray | None, stride: Sequence[int], padding: Padding,
-         dilation: Sequence[int], groups: int) -> FloatArray:
-    """PyTorch's convNd; padding is 'same' (TensorFlow's rule), 'valid' or (before, after) per spatial axis."""
+         dilation: Sequence[int], groups: int, padding_mode: str = "zeros") -> FloatArray:
+    """PyTorch's convNd; padding is 'same' (TensorFlow's rule), 'valid' or (before, after) per spatial axis.
+
+    padding_mode (nn.ConvNd's): zeros, or reflect / replicate / circular, which pad the input that way first
+    (F.pad) and then convolve it unpadded, as PyTorch does.
+    """
     x = np.asarray(x)
     dtype = x.dtype
     weight = np.asarray(weight, dtype=dtype)
     bias = None if bias is None else np.asarray(bias, dtype=dtype)
-    sizes = x.shape[2:]
     kernel = weight.shape[2:]
     stride, dilation = tuple(stride), tuple(dilation)
+    if padding_mode != "zeros":
+        if padding_mode not in ("reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be zeros, reflect, replicate or circular; got {padding_mode!r}")
+        pads = explicit_pads(padding, x.shape[2:], kernel, stride, dilation)
+        x = pad(x, pads, cast(PadMode, padding_mode))
+        padding = "valid"
+    sizes = x.shape[2:]
     channels = x.shape[1]
     if channels != weight.shape[1] * groups:
         raise ValueError(f"x has {channels} channels; weight {weight.shape} with groups={groups} expects "

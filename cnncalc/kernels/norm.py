@@ -48,6 +48,17 @@ def layer_norm(x: FloatArray, normalized_ndim: int, weight: FloatArray | None, b
     return y
 
 
+def channel_layer_norm(x: FloatArray, weight: FloatArray | None, bias: FloatArray | None, eps: float) -> FloatArray:
+    """Layer norm over the channel axis (1) of [N, C, *spatial]: each position's C values with their own
+    statistics (torchvision's LayerNorm2d); weight and bias are [C] (or None)."""
+    y = _standardize(x, (1,), eps)
+    if weight is not None:
+        y = y * _per_channel(weight, x.ndim)
+    if bias is not None:
+        y = y + _per_channel(bias, x.ndim)
+    return y.astype(x.dtype, copy=False)
+
+
 def group_norm(x: FloatArray, groups: int, weight: FloatArray | None, bias: FloatArray | None,
                eps: float) -> FloatArray:
     y = _standardize(x.reshape(x.shape[0], groups, -1), (2,), eps).reshape(x.shape)

@@ -11,17 +11,18 @@ from cnncalc.layers.base import LayerBase, ParamCount, Shape, Weight
 from cnncalc.layers.conv import Conv, ConvTranspose
 from cnncalc.layers.linear import Linear
 from cnncalc.layers.merge import Concat, ElementwiseMerge
-from cnncalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
+from cnncalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LayerNorm2d, LocalResponseNorm
 from cnncalc.layers.pool import AdaptivePool, AvgPool, GlobalPool, MaxPool
+from cnncalc.layers.scale import Scale
 from cnncalc.layers.rearrange import ChannelShuffle, Permute, PixelShuffle, PixelUnshuffle, Slice, Transpose
-from cnncalc.layers.reshape import Crop, Flatten, Identity, Reshape, Upsample, ZeroPad2d
+from cnncalc.layers.reshape import Crop, Flatten, Identity, Pad, Reshape, Upsample, ZeroPad2d
 
 KIND_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, MaxPool, AvgPool, AdaptivePool, GlobalPool, Linear,
-    BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm,
+    BatchNorm, LayerNorm, LayerNorm2d, GroupNorm, InstanceNorm, LocalResponseNorm, Scale,
     Activation, LeakyReLU, ELU, GELU, Softmax, Dropout,
     PReLU, Mish, Softplus, Hardtanh, StochasticDepth,
-    ElementwiseMerge, Concat, Flatten, Reshape, Identity, ZeroPad2d, Crop, Upsample,
+    ElementwiseMerge, Concat, Flatten, Reshape, Identity, ZeroPad2d, Pad, Crop, Upsample,
     Permute, Transpose, ChannelShuffle, Slice, PixelShuffle, PixelUnshuffle,
 )
 

@@ -68,6 +68,16 @@ class Weight:
     value: float = 0.0  # for "constant"
 
 
+# The key `weight_shapes` gives a layer's weight that PyTorch keeps under the layer's own name: a bare
+# nn.Parameter of the enclosing module (ConvNeXt's `layer_scale`), not a tensor of a submodule.
+OWN_NAME = ""
+
+
+def state_dict_key(layer_name: str, key: str) -> str:
+    """A layer's weight's PyTorch state_dict key: '<layer>.<key>', or the layer's own name for OWN_NAME."""
+    return layer_name if key == OWN_NAME else f"{layer_name}.{key}"
+
+
 class ParamCount(NamedTuple):
     trainable: int
     non_trainable: int

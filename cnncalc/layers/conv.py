@@ -25,6 +25,8 @@ class _ConvBase(LayerBase):
     groups: Pos = 1
     bias: Flag = True
     in_channels: Pos | None = None
+    # what the padding holds (nn.ConvNd's padding_mode): zeros, or the input reflected, replicated or wrapped
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
 
     category = "conv"
 
@@ -49,6 +51,8 @@ class _ConvBase(LayerBase):
 
     def _hyper(self, pads: str) -> str:
         text = f"k={W.axes_text(self.kernel_size)} s={W.axes_text(self.stride)} {pads}"
+        if self.padding_mode != "zeros":
+            text += f" {self.padding_mode}"
         if set(self.dilation) != {1}:
             text += f" d={W.axes_text(self.dilation)}"
         if self.groups != 1:
@@ -80,7 +84,22 @@ class Conv(_ConvBase):
     def output_shape(self, x: Shape) -> Shape:
         self._channels(x)
         spatial = x[1:]
+        self._check_padding_mode(spatial)
         return (self.out_channels, *W.sliding_output(spatial, *self.window(spatial)))
+
+    def _check_padding_mode(self, spatial: Shape) -> None:
+        """reflect needs each side's padding below the axis's size, circular at most the size (as F.pad)."""
+        if self.padding_mode not in ("reflect", "circular"):
+            return
+        for axis, n, (before, after) in zip(W.SPATIAL_AXES[self.rank], spatial, self.pads(spatial)):
+            if self.padding_mode == "reflect" and max(before, after) >= n:
+                raise ShapeError(f"padding_mode 'reflect' pads {axis} by [{before}, {after}] but the input is only "
+                                 f"{n} long there; each side must be smaller than the size", field="padding",
+                                 fix=f"Pad at most {n - 1} per side on {axis}, or use padding_mode replicate.")
+            if self.padding_mode == "circular" and max(before, after) > n:
+                raise ShapeError(f"padding_mode 'circular' pads {axis} by [{before}, {after}] but the input is only "
+                                 f"{n} long there: it would wrap around more than once", field="padding",
+                                 fix=f"Pad at most {n} per side on {axis}.")
 
     def weight_shapes(self, x: Shape) -> dict[str, Weight]:
         channels = self._channels(x)
@@ -136,11 +155,12 @@ class Conv(_ConvBase):
         padded = x[0] * x[1] * prod(n + b + a for n, (b, a) in zip(x[2:], self.pads(x[2:])))
         weight = self.out_channels * (x[1] // self.groups) * prod(self.kernel_size) + self.out_channels
         chunk: int = kernels.layout.CHUNK_BYTES
-        return (padded + weight) * itemsize + 2 * chunk
+        copies = 1 if self.padding_mode == "zeros" else 2  # another mode: the input padded first, then as zeros
+        return (copies * padded + weight) * itemsize + 2 * chunk
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.conv.conv(x, weights["weight"], weights.get("bias"), self.stride, self.padding,
-                                 self.dilation, self.groups)
+                                 self.dilation, self.groups, self.padding_mode)
 
 
 class ConvTranspose(_ConvBase):
@@ -153,6 +173,14 @@ class ConvTranspose(_ConvBase):
                     "deconv2d": "conv_transpose2d", "deconvolution2d": "conv_transpose2d"}
     shape_rule = "out = (N-1)*S - 2*P + D*(F-1) + output_padding + 1 per axis"
     flops_rule = "2 x MACs + 1 per output element for the bias"
+
+    @field_validator("padding_mode")
+    @classmethod
+    def _zeros_only(cls, value: str) -> str:
+        if value != "zeros":
+            raise ValueError(f"transposed convolutions only pad with zeros (PyTorch's ConvTransposeNd supports "
+                             f"padding_mode 'zeros' only); got '{value}'")
+        return value
 
     @field_validator("padding", "output_padding", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""Normalisation: batch, layer, group and instance norm, and local response normalisation.
+"""Normalisation: batch, layer (and layernorm2d, over the channels), group and instance norm, and local
+response normalisation.
 
 Kernels compute inference-mode (eval) outputs: batch norm uses the running statistics.
 """
@@ -123,6 +124,53 @@ class LayerNorm(LayerBase):
         shape = self.normalized_shape
         axes = x.ndim - 1 if shape is None else 1 if isinstance(shape, int) else len(shape)
         return kernels.norm.layer_norm(x, axes, weights.get("weight"), weights.get("bias"), self.eps)
+
+
+class LayerNorm2d(LayerBase):
+    """torchvision's LayerNorm2d (ConvNeXt): an nn.LayerNorm over the channel axis of [N, C, *spatial], each
+    position's C values normalised (permuted to channels last, F.layer_norm over C, permuted back).
+
+    eps defaults to nn.LayerNorm's 1e-5, which torchvision's LayerNorm2d inherits (timm's LayerNorm2d uses
+    1e-6, and torchvision's ConvNeXt builds its own with eps=1e-6: write it when you mean that).
+    torchvision's takes only [N, C, H, W]; this one any [N, C, *spatial] with 1 to 3 spatial axes."""
+
+    type: Literal["layernorm2d"]
+    normalized_shape: Pos | None = None  # the channel count C; checked when given, inferred otherwise
+    eps: PosReal = 1e-5
+    elementwise_affine: Flag = True
+    bias: Flag = True
+
+    category = "norm"
+    temporaries = 3  # the centred input, its squares, the standardised result
+    shape_rule = "output = input [N, C, *spatial]; each position's C channel values normalised"
+    flops_rule = f"{STATISTICS_FLOPS} per element, + {AFFINE_FLOPS} with elementwise_affine (as layernorm)"
+
+    def _channels(self, x: Shape) -> int:
+        self.expect_rank(x, (2, 3, 4), "[N, C, *spatial] with 1 to 3 spatial axes")
+        self.check_given("normalized_shape", self.normalized_shape, x[0])
+        return x[0]
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._channels(x)
+        return x
+
+    def weight_shapes(self, x: Shape) -> dict[str, Weight]:
+        c = self._channels(x)
+        if not self.elementwise_affine:
+            return {}
+        weights = {"weight": self.param((c,), "ones")}
+        if self.bias:
+            weights["bias"] = self.param((c,))
+        return weights
+
+    def extra_flops(self, x: Shape) -> int:
+        return (STATISTICS_FLOPS + AFFINE_FLOPS * self.elementwise_affine) * prod(x)
+
+    def hyper(self) -> str:
+        return "" if self.eps == 1e-5 else f"eps={self.eps:g}"
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        return kernels.norm.channel_layer_norm(x, weights.get("weight"), weights.get("bias"), self.eps)
 
 
 class GroupNorm(LayerBase):

@@ -1,4 +1,5 @@
-"""Layers that move or resize data without weights: flatten, reshape, identity, padding, cropping, upsampling."""
+"""Layers that move or resize data without weights: flatten, reshape, identity, padding (zero and any mode),
+cropping, upsampling."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -11,7 +12,8 @@ from cnncalc import kernels
 from cnncalc.errors import ShapeError
 from cnncalc.layers import window as W
 from cnncalc.layers.receptive_field import ReceptiveField
-from cnncalc.layers.base import Fields, Flag, Int, LayerBase, MultiInput, NonNeg, Pos, PosReal, Shape, sample_axis
+from cnncalc.layers.base import (Fields, Flag, Int, LayerBase, MultiInput, NonNeg, Pos, PosReal, Real, Shape,
+                                 sample_axis)
 from cnncalc.units import shape_text
 from cnncalc.limits import MAX_INT
 
@@ -132,6 +134,88 @@ class ZeroPad2d(LayerBase):
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.reshape.zero_pad(x, self.pairs)
+
+
+class Pad(LayerBase):
+    """F.pad over the spatial axes: constant (`value`; a negative amount crops, as F.pad), reflect, replicate or
+    circular (nn.ReflectionPad*, ReplicationPad*, CircularPad*)."""
+
+    type: Literal["pad"]
+    # an int for every side of every spatial axis, or one entry (int or [before, after]) per axis, first first
+    padding: Int | tuple[Int | tuple[Int, ...], ...]
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
+    value: Real = 0.0
+
+    category = "other"
+    shape_rule = ("N + before + after per spatial axis; reflect: each < N, circular: each <= N; "
+                  "negative (cropping, at most N in all) only in constant mode")
+    flops_rule = "0"
+
+    @model_validator(mode="after")
+    def _value_is_constant_only(self) -> "Pad":
+        if self.value != 0 and self.mode != "constant":
+            raise ValueError(f"value={self.value} only applies to mode 'constant' (as F.pad); got mode "
+                             f"'{self.mode}'")
+        return self
+
+    def pairs(self, x: Shape) -> W.PadPairs:
+        """(before, after) per spatial axis of an input of this shape."""
+        try:
+            return W.pad_pairs(self.padding, len(x) - 1)
+        except ValueError as err:
+            raise ShapeError(str(err), field="padding") from None
+
+    def output_shape(self, x: Shape) -> Shape:
+        self.expect_rank(x, (2, 3, 4), "[N, C, *spatial]")
+        pairs = self.pairs(x)
+        out = []
+        for axis, n, (before, after) in zip(W.SPATIAL_AXES[len(x) - 1], x[1:], pairs):
+            if self.mode != "constant" and min(before, after) < 0:
+                raise ShapeError(f"{self.mode} padding on {axis} is [{before}, {after}]; only constant padding "
+                                 "may be negative (crop)", field="padding",
+                                 fix="Use non-negative amounts, or crop first with a `crop` layer.")
+            if self.mode == "reflect" and max(before, after) >= n:
+                raise ShapeError(f"reflect padding on {axis} is [{before}, {after}] but the input is only {n} "
+                                 "long there; each side must be smaller than the size", field="padding",
+                                 fix=f"Pad at most {n - 1} per side on {axis}, or use mode replicate.")
+            if self.mode == "circular" and max(before, after) > n:
+                raise ShapeError(f"circular padding on {axis} is [{before}, {after}] but the input is only {n} "
+                                 "long there: it would wrap around more than once", field="padding",
+                                 fix=f"Pad at most {n} per side on {axis}.")
+            kept = n + min(before, 0) + min(after, 0)  # F.pad crops the negative amounts first, then pads
+            if kept < 0:
+                raise ShapeError(f"padding [{before}, {after}] crops {-min(before, 0) - min(after, 0)} from {axis}="
+                                 f"{n}, more than it has (F.pad crops before it pads)", field="padding",
+                                 fix="Crop at most the axis's size.")
+            size = n + before + after
+            if size < 1:
+                raise ShapeError(f"padding [{before}, {after}] leaves nothing of {axis}={n} "
+                                 f"({n} + {before} + {after} = {size})", field="padding", fix="Crop less.")
+            out.append(size)
+        return (x[0], *out)
+
+    def hyper(self) -> str:
+        entries = self.padding if isinstance(self.padding, int) else \
+            [list(e) if isinstance(e, tuple) else e for e in self.padding]
+        text = f"p={entries}"
+        if self.mode != "constant":
+            return f"{text} {self.mode}"
+        return text + (f" value={self.value:g}" if self.value else "")
+
+    def explain(self, x: Shape) -> list[str]:
+        out = self.output_shape(x)
+        return [f"{axis}_out = {n} + {before} + {after} = {o}  ({self.mode})"
+                for axis, n, (before, after), o in zip(W.SPATIAL_AXES[len(x) - 1], x[1:], self.pairs(x), out[1:])]
+
+    def receptive_field(self, fields: Fields, x: Shape) -> ReceptiveField | None:
+        """As zero padding (and cropping, for negative amounts): the grid shifts by `before`; reflected,
+        replicated or wrapped border values are not followed back to the input positions they copy."""
+        if fields[0] is None:
+            return None
+        return fields[0].shifted([-before for before, _ in self.pairs(x)])
+
+    def forward(self, weights: dict[str, Any], x: Any) -> Any:
+        return kernels.reshape.pad(x, W.pad_pairs(self.padding, x.ndim - 2), self.mode, self.value)
 
 
 class Crop(MultiInput):

@@ -126,3 +126,59 @@ def test_conv_rejects_bad_fields(fields):
     from pydantic import ValidationError
     with pytest.raises(ValidationError):
         make("conv2d", **fields)
+
+
+# ---- padding_mode (nn.ConvNd's): the same sizes, counts and rule; reflect and circular have limits ------------
+@pytest.mark.parametrize("kind, in_shape, fields, out_shape", [
+    # (5 + 2 + 2 - 3) // 1 + 1 = 7 on both axes, whatever the padding holds
+    ("conv2d", (3, 5, 5), dict(out_channels=4, kernel_size=3, padding=2, padding_mode="reflect"), (4, 7, 7)),
+    ("conv2d", (3, 5, 5), dict(out_channels=4, kernel_size=3, padding=5, padding_mode="circular"), (4, 13, 13)),
+    ("conv1d", (2, 2), dict(out_channels=3, kernel_size=3, padding=7, padding_mode="replicate"), (3, 14)),
+    # 'same' at stride 2 (TensorFlow's): ceil(5 / 2) = 3, pads (1, 1); reflect needs them below 5
+    ("conv2d", (3, 5, 5), dict(out_channels=4, kernel_size=3, stride=2, padding="same", padding_mode="reflect"),
+     (4, 3, 3)),
+    ("conv3d", (1, 2, 3, 4), dict(out_channels=2, kernel_size=2, padding=[[1, 0], [0, 1], [1, 1]],
+                                  padding_mode="circular"), (2, 2, 3, 5)),  # 2+1-1, 3+1-1, 4+2-1
+])
+def test_padding_mode_keeps_the_shape_rule(kind, in_shape, fields, out_shape):
+    layer = make(kind, **fields)
+    zeros = make(kind, **{**fields, "padding_mode": "zeros"})
+    assert layer.output_shape(in_shape) == out_shape
+    assert layer.params(in_shape) == zeros.params(in_shape) and layer.macs(in_shape) == zeros.macs(in_shape)
+    assert layer.flops(in_shape) == zeros.flops(in_shape)
+
+
+def test_padding_mode_shows_in_the_table():
+    assert make("conv2d", out_channels=4, kernel_size=3, padding=1, padding_mode="reflect").hyper() == \
+        "k=3 s=1 p=1 reflect"
+    assert make("conv2d", out_channels=4, kernel_size=3, padding=1).hyper() == "k=3 s=1 p=1"
+
+
+@pytest.mark.parametrize("in_shape, fields, words", [
+    ((3, 4, 5), dict(padding=4, padding_mode="reflect"),
+     "padding_mode 'reflect' pads H by [4, 4] but the input is only 4 long there"),
+    ((3, 5, 5), dict(padding=[[0, 0], [1, 5]], padding_mode="reflect"), "pads W by [1, 5]"),
+    ((3, 4, 5), dict(padding=5, padding_mode="circular"), "would wrap around more than once"),
+    ((3, 1, 1), dict(padding="same", padding_mode="reflect"), "pads H by [1, 1] but the input is only 1 long"),
+])
+def test_padding_mode_limits(in_shape, fields, words):
+    with pytest.raises(ShapeError) as err:
+        make("conv2d", out_channels=4, kernel_size=3, **fields).output_shape(in_shape)
+    assert words in str(err.value) and err.value.field == "padding"
+
+
+def test_padding_mode_reflect_allows_padding_one_less_than_the_size():
+    # PyTorch: "Padding size should be less than the corresponding input dimension"; circular: at most the size
+    assert make("conv2d", out_channels=1, kernel_size=3, padding=3, padding_mode="reflect").output_shape(
+        (1, 4, 4)) == (1, 8, 8)
+    assert make("conv2d", out_channels=1, kernel_size=3, padding=4, padding_mode="circular").output_shape(
+        (1, 4, 4)) == (1, 10, 10)
+
+
+@pytest.mark.parametrize("kind, mode", [("conv_transpose2d", "reflect"), ("conv_transpose1d", "circular"),
+                                        ("conv2d", "mirror")])
+def test_padding_mode_refusals(kind, mode):
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as err:
+        make(kind, out_channels=4, kernel_size=3, padding_mode=mode)
+    assert ("only pad with zeros" if kind.startswith("conv_transpose") else "zeros") in str(err.value)

@@ -267,3 +267,69 @@ def test_reshape_errors(kind, fields, in_shape, words):
     with pytest.raises(ShapeError) as err:
         make(kind, **fields).output_shape(in_shape)
     assert words in str(err.value)
+
+
+# ---- pad (F.pad over the spatial axes, any mode) -------------------------------------------------------------
+@pytest.mark.parametrize("kind, fields, in_shape, out_shape", [
+    ("pad", dict(padding=2), (3, 4, 5), (3, 8, 9)),                                    # 4+2+2, 5+2+2
+    ("pad", dict(padding=[[1, 2], 3]), (3, 4, 5), (3, 7, 11)),                         # 4+1+2, 5+3+3
+    ("pad", dict(padding=[[0, 3]], mode="reflect"), (2, 4), (2, 7)),                   # 3 < 4
+    ("pad", dict(padding=[[1, 1], [2, 0], [0, 4]], mode="circular"), (1, 2, 3, 4), (1, 4, 5, 8)),  # 4 <= 4
+    ("pad", dict(padding=10, mode="replicate"), (2, 1, 1), (2, 21, 21)),               # no limit
+    ("pad", dict(padding=[[-1, 2], [-3, -1]], value=1.5), (3, 4, 5), (3, 5, 1)),       # 4-1+2, 5-3-1
+    ("pad", dict(padding=[[1, -1]]), (2, 1), (2, 1)),                                  # crop to 0, pad 1
+])
+def test_pad(kind, fields, in_shape, out_shape):
+    layer = make(kind, **fields)
+    assert layer.output_shape(in_shape) == out_shape
+    assert layer.params(in_shape).total == 0 and layer.flops(in_shape) == 0
+
+
+def test_pad_receptive_field_shifts_as_zero_padding():
+    from cnncalc.layers.receptive_field import ReceptiveField
+    before = ReceptiveField((3, 3), (2, 2), (0.5, 0.5))
+    for mode in ("constant", "reflect"):
+        rf = make("pad", padding=[[1, 0], 2], mode=mode).receptive_field((before,), (3, 8, 8))
+        assert rf == before.shifted([-1, -2]) == make("zeropad2d", padding=[[1, 0], [2, 2]]).receptive_field(
+            (before,), (3, 8, 8))
+    assert make("pad", padding=1).receptive_field((None,), (3, 8, 8)) is None
+
+
+def test_pad_explain_shows_the_sums():
+    assert make("pad", padding=[[1, 2], -1]).explain((3, 4, 5)) == ["H_out = 4 + 1 + 2 = 7  (constant)",
+                                                                    "W_out = 5 + -1 + -1 = 3  (constant)"]
+
+
+def test_pad_hyper():
+    assert make("pad", padding=[[1, 2], 3], mode="reflect").hyper() == "p=[[1, 2], 3] reflect"
+    assert make("pad", padding=1, value=-1.0).hyper() == "p=1 value=-1"
+    assert make("pad", padding=1).hyper() == "p=1"
+
+
+@pytest.mark.parametrize("fields, in_shape, words", [
+    (dict(padding=4, mode="reflect"), (3, 4, 9), "reflect padding on H is [4, 4] but the input is only 4 long"),
+    (dict(padding=[[0, 0], [0, 5]], mode="circular"), (3, 4, 4), "would wrap around more than once"),
+    (dict(padding=[[-1, 1]], mode="replicate"), (3, 4), "only constant padding may be negative"),
+    (dict(padding=[[-2, -2]]), (3, 4), "leaves nothing of L=4 (4 + -2 + -2 = 0)"),
+    (dict(padding=[[2, -2]]), (3, 1), "crops 2 from L=1, more than it has"),           # PyTorch's narrow() refuses
+    (dict(padding=[1, 1]), (3, 4), "needs 1 or 1 entries"),                            # one entry per axis
+    (dict(padding=1), (12,), "expects an input [N, C, *spatial]"),
+])
+def test_pad_errors(fields, in_shape, words):
+    with pytest.raises(ShapeError) as err:
+        make("pad", **fields).output_shape(in_shape)
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize("fields, words", [
+    (dict(padding=1, mode="reflect", value=2.0), "value=2.0 only applies to mode 'constant'"),
+    (dict(padding=1, mode="mirror"), "mode"),
+    (dict(padding=1.5), "padding"),
+    (dict(padding=True), "padding"),
+    (dict(mode="reflect"), "padding"),
+])
+def test_pad_rejects_bad_fields(fields, words):
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as err:
+        make("pad", **fields)
+    assert words in str(err.value)
