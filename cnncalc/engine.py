@@ -71,10 +71,9 @@ def init_weights(network: Network, seed: int = 0, dtype: str = "float32",
             values *= np.float32(2 * bound)
             values -= np.float32(bound)
             weights[name] = values.astype(np_dtype, copy=False)
-        elif weight.init == "constant":
-            weights[name] = np.full(weight.shape, weight.value, dtype=np_dtype)
         else:
-            weights[name] = (np.ones if weight.init == "ones" else np.zeros)(weight.shape, dtype=np_dtype)
+            fill = {"ones": 1.0, "zeros": 0.0}.get(weight.init, weight.value)  # else "constant"
+            weights[name] = np.full(weight.shape, fill, dtype=np_dtype)
     return weights
 
 
@@ -363,7 +362,8 @@ def execute(network: Network, weights: Weights, x: np.ndarray, observe: Observer
     return {name: live[name] for name in network.outputs}
 
 
-def run(network: Network, x: np.ndarray, weights: Weights | None = None, seed: int = 0) -> np.ndarray | dict[str, np.ndarray]:
+def run(network: Network, x: np.ndarray, weights: Weights | None = None,
+        seed: int = 0) -> np.ndarray | dict[str, np.ndarray]:
     """The network's output for a batch `x` ([N, *input]); a dict by name when it has several outputs."""
     dtype = str(x.dtype) if x.dtype in (np.float32, np.float64) else "float32"
     net = network.with_input(tuple(x.shape[1:]))

@@ -484,15 +484,20 @@ def operands(draw, shape, how_many, vary_axis=None):
         if mismatch == 7:
             axis = draw(st.integers(0, len(shape) - 1))
             target[axis] = draw(st.integers(1, 5))
-        name = f"b{i}"
-        if mismatch == 6 and len(shape) > 1:
-            branches.append((name, "flatten", {}, ("input",)))
-        elif tuple(target) == shape and draw(st.booleans()):
-            name = "input"
-        else:
-            branches.extend(branch(name, shape, tuple(target)))
-        inputs.append(name)
+        inputs.append(_operand(draw, f"b{i}", shape, target, "flatten" if mismatch == 6 else None, branches))
     return tuple(inputs), tuple(branches)
+
+
+def _operand(draw, name, shape, target, other_rank, branches):
+    """One merge input: a layer of kind `other_rank` (another rank) when given, else the network input itself
+    (now and then, when `target` is its shape) or a branch reaching `target`. Appends what it builds."""
+    if other_rank is not None and len(shape) > 1:
+        branches.append((name, other_rank, {}, ("input",)))
+        return name
+    if tuple(target) == shape and draw(st.booleans()):
+        return "input"
+    branches.extend(branch(name, shape, tuple(target)))
+    return name
 
 
 @st.composite
@@ -507,14 +512,8 @@ def broadcast_operands(draw, shape, how_many):
         mismatch = draw(st.integers(0, 9))
         if mismatch == 9:
             target[draw(st.integers(0, len(shape) - 1))] = draw(st.integers(1, 6))
-        name = f"b{i}"
-        if mismatch in (7, 8) and len(shape) > 1:
-            branches.append((name, "flatten" if mismatch == 7 else "global_avgpool", {}, ("input",)))
-        elif tuple(target) == shape and draw(st.booleans()):
-            name = "input"
-        else:
-            branches.extend(branch(name, shape, tuple(target)))
-        inputs.append(name)
+        other_rank = {7: "flatten", 8: "global_avgpool"}.get(mismatch)
+        inputs.append(_operand(draw, f"b{i}", shape, target, other_rank, branches))
     return tuple(inputs), tuple(branches)
 
 

@@ -16,6 +16,7 @@ from cnncalc.units import shape_text
 class _Elementwise(LayerBase):
     category = "activation"
     flops_per_element: ClassVar[int] = 1
+    shape_rule = "output = input"
     flops_rule = "1 per element"
 
     def output_shape(self, x: Shape) -> Shape:
@@ -31,7 +32,6 @@ class Activation(_Elementwise):
     temporaries = 3  # sigmoid splits by sign: a mask, a gathered half and its exponential
 
     type_aliases = {"swish": "silu"}
-    shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.activation.ELEMENTWISE[self.type](x)
@@ -42,8 +42,6 @@ class LeakyReLU(_Elementwise):
     negative_slope: Real = 0.01
 
     temporaries = 2
-
-    shape_rule = "output = input"
 
     def hyper(self) -> str:
         return f"slope={self.negative_slope:g}"
@@ -58,8 +56,6 @@ class ELU(_Elementwise):
 
     temporaries = 3
 
-    shape_rule = "output = input"
-
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.activation.elu(x, self.alpha)
 
@@ -69,8 +65,6 @@ class GELU(_Elementwise):
     approximate: Literal["none", "tanh"] = "none"
 
     temporaries = 5  # erf's polynomial terms
-
-    shape_rule = "output = input"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
         return kernels.activation.gelu(x, self.approximate)
@@ -82,7 +76,6 @@ class Softmax(_Elementwise):
 
     flops_per_element = 3
     temporaries = 2  # the shifted input and its exponential
-    shape_rule = "output = input"
     flops_rule = "3 per element (exp, sum, divide)"
 
     def output_shape(self, x: Shape) -> Shape:
@@ -164,7 +157,6 @@ class Mish(_Elementwise):
 
     temporaries = 0  # computed in its output
 
-    shape_rule = "output = input"
     flops_rule = "1 per element, as every activation: x * tanh(softplus(x)) counted as one"
 
     def forward(self, weights: dict[str, Any], x: Any) -> Any:
@@ -180,7 +172,6 @@ class Softplus(_Elementwise):
 
     temporaries = 0.25  # the linear region's mask, a byte per element (the rest is computed in its output)
 
-    shape_rule = "output = input"
     flops_rule = "1 per element, as every activation, the linear region above threshold too"
 
     @field_validator("beta")
@@ -206,7 +197,6 @@ class Hardtanh(_Elementwise):
 
     temporaries = 0
 
-    shape_rule = "output = input"
     flops_rule = "1 per element, as every activation: one clamp"
 
     @field_validator("max_val")
